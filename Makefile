@@ -1,0 +1,44 @@
+# Featurescope: `make run` installs everything into .venv and starts the app on the demo;
+# `make test` runs the whole test suite (GUI headless, engine once more without PySide6).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+VENV := .venv
+HEADLESS := .venv-engine
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint test-all test-engine-headless clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (python3.12 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/featurescope $(ARGS)
+
+lint: install
+	$(BIN)/ruff check engine app tests benchmarks packaging
+	$(BIN)/lint-imports
+
+test-all: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+$(HEADLESS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(HEADLESS)
+	$(HEADLESS)/bin/python -m pip install -q --upgrade pip
+	$(HEADLESS)/bin/python -m pip install -q -e '.[dev]'
+	$(HEADLESS)/bin/python -m pip uninstall -q -y PySide6-Essentials shiboken6 pyqtgraph pytest-qt
+	touch $@
+
+test-engine-headless: $(HEADLESS)/.installed
+	$(HEADLESS)/bin/python -c "import importlib.util as u; assert u.find_spec('PySide6') is None and u.find_spec('pyqtgraph') is None, 'PySide6 must be absent'"
+	$(HEADLESS)/bin/python -m pytest -q tests/engine
+
+test: lint test-all test-engine-headless
+
+clean:
+	rm -rf $(VENV) $(HEADLESS) .pytest_cache

@@ -1,0 +1,245 @@
+"""Run a model once and return the feature maps of its convolution layers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from engine.errors import EngineError, InputError, RewriteError
+from engine.graph.constants import ConstantTable
+from engine.graph.expose import expose_tensors
+from engine.graph.inspect import find_layers
+from engine.jobs import CancelToken, ProgressCallback, ensure_token, no_progress
+from engine.model_io import LoadedModel
+from engine.providers import ProviderPreference
+from engine.session import OPT_LEVELS, SESSIONS, Session, SessionCache
+from engine.stats import channel_stats
+from engine.types import FeatureMaps, LayerInfo, LayerMaps, OutputCheck, PreparedInput, Progress
+
+_CATALOGUES: dict[str, tuple[LayerInfo, ...]] = {}
+_CATALOGUE_LOCK = threading.Lock()
+
+
+def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
+    """Return the model's layer catalogue (computed once per model hash).
+
+    Parameters
+    ----------
+    model
+        A loaded model.
+    """
+    with _CATALOGUE_LOCK:
+        cached = _CATALOGUES.get(model.sha256)
+    if cached is None:
+        cached = find_layers(model.proto)
+        with _CATALOGUE_LOCK:
+            _CATALOGUES[model.sha256] = cached
+    return cached
+
+
+def select_layers(layers: tuple[LayerInfo, ...], names: list[str] | None) -> list[LayerInfo]:
+    """Pick exposable layers by name (all exposable ones when ``names`` is None).
+
+    Raises
+    ------
+    InputError
+        A name that is unknown or names a layer that cannot be exposed.
+    """
+    if names is None:
+        return [layer for layer in layers if layer.exposable]
+    by_name = {layer.name: layer for layer in layers}
+    by_name.update({layer.tensor: layer for layer in layers if layer.tensor not in by_name})
+    chosen: list[LayerInfo] = []
+    for name in names:
+        layer = by_name.get(name)
+        if layer is None:
+            raise InputError(f"The model has no convolution layer named '{name}'.")
+        if not layer.exposable:
+            raise InputError(f"Layer '{name}' cannot be shown: {layer.reason}.")
+        chosen.append(layer)
+    return chosen
+
+
+def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
+                    rtol: float = 1e-4) -> OutputCheck:
+    """Compare outputs by max abs difference with a tolerance scaled by magnitude.
+
+    Parameters
+    ----------
+    reference, candidate
+        Output name to array; only names in ``reference`` are compared.
+    rtol
+        Allowed difference relative to ``max(1, max |reference|)``.
+    """
+    diffs: list[tuple[str, float]] = []
+    passed = True
+    tolerance = 0.0
+    for name, ref in reference.items():
+        got = candidate.get(name)
+        if got is None or np.shape(got) != np.shape(ref):
+            diffs.append((name, float("inf")))
+            passed = False
+            continue
+        r = np.asarray(ref, dtype=np.float64)
+        g = np.asarray(got, dtype=np.float64)
+        both_nan = np.isnan(r) & np.isnan(g)
+        diff = float(np.max(np.where(both_nan, 0.0, np.abs(r - g)), initial=0.0))
+        scale = max(1.0, float(np.max(np.abs(np.nan_to_num(r)), initial=0.0)))
+        tol = rtol * scale if r.dtype.kind == "f" and np.asarray(ref).dtype.kind == "f" else 0.0
+        tolerance = max(tolerance, tol)
+        diffs.append((name, diff))
+        passed = passed and diff <= tol
+    return OutputCheck(max_abs_diff=tuple(diffs), tolerance=tolerance, passed=passed)
+
+
+def _dequantize(layer: LayerInfo, value: np.ndarray, constants: ConstantTable,
+                node_inputs: dict[str, list[str]]) -> tuple[np.ndarray, bool]:
+    """Integer QLinearConv output to real units with the graph's y_scale/y_zero_point."""
+    if layer.op_type == "QLinearConv":
+        inputs = node_inputs.get(layer.conv_output, [])
+        scale = constants.value(inputs[6]) if len(inputs) > 6 else None
+        zero = constants.value(inputs[7]) if len(inputs) > 7 and inputs[7] else None
+        if scale is not None:
+            zp = 0.0 if zero is None else zero.astype(np.float32)
+            return ((value.astype(np.float32) - zp) * scale.astype(np.float32)), True
+    return value.astype(np.float32), False
+
+
+def _first_item(value: np.ndarray) -> np.ndarray:
+    return value[0] if value.ndim >= 3 else value
+
+
+def _session_with_check(model: LoadedModel, tensors: list[str], feeds: dict[str, np.ndarray],
+                        preference: ProviderPreference, cache: SessionCache,
+                        reference: dict[str, np.ndarray], cancel: CancelToken
+                        ) -> tuple[Session, dict[str, np.ndarray], OutputCheck, list[str], object]:
+    notes: list[str] = []
+    rewritten, report = expose_tensors(model.proto, tensors)
+    if not report.exposed and not report.already_outputs:
+        raise RewriteError("None of the chosen layers could be exposed.",
+                           "; ".join(f"{n}: {r}" for n, r in report.skipped))
+    last_error: EngineError | None = None
+    for level in OPT_LEVELS:
+        cancel.check()
+        try:
+            session = cache.get(model.sha256, tuple(tensors), preference, level, lambda: rewritten)
+            values = session.run(feeds)
+        except EngineError as exc:
+            last_error = exc
+            notes.append(f"optimisation level '{level}' failed ({exc.message}); retrying lower")
+            continue
+        missing = [t for t in report.exposed if t not in values]
+        check = compare_outputs(reference, values)
+        if not missing and check.passed:
+            if level != "all":
+                notes.append(f"onnxruntime's optimiser at level 'all' changed the exposed graph; "
+                             f"rebuilt at level '{level}'")
+            return session, values, check, notes, report
+        notes.append(f"at optimisation level '{level}': "
+                     + (f"missing outputs {missing}" if missing else
+                        f"original outputs differ by {check.worst:.3g}"))
+    if last_error is not None and "failed" in notes[-1]:
+        raise RewriteError("The model with exposed layers could not be run.", last_error.one_line())
+    raise RewriteError("Exposing the layers changed the model's own outputs, so the maps "
+                       "cannot be trusted.", "; ".join(notes))
+
+
+def extract_feature_maps(model: LoadedModel, prepared: PreparedInput,
+                         layers: list[str] | None = None, preference: ProviderPreference = "auto",
+                         progress: ProgressCallback = no_progress,
+                         cancel: CancelToken | None = None, cache: SessionCache = SESSIONS,
+                         request_id: int = 0) -> FeatureMaps:
+    """Run the model once with the chosen conv layers exposed and collect their maps.
+
+    The original outputs of the rewritten model are checked against the
+    unmodified model on the same input; if onnxruntime's optimiser changed or
+    removed an exposed tensor the graph is rebuilt at a lower optimisation level.
+
+    Parameters
+    ----------
+    model
+        The loaded model.
+    prepared
+        Feeds from :func:`engine.preprocess.prepare_input`.
+    layers
+        Layer names (default: every exposable layer).
+    preference
+        Execution provider preference.
+    progress, cancel
+        Progress callback and cancel token.
+    cache
+        Session cache.
+    request_id
+        Echoed in the result so a GUI can drop stale results.
+
+    Returns
+    -------
+    FeatureMaps
+
+    Raises
+    ------
+    EngineError
+        Typed errors for every failure; :class:`engine.errors.Cancelled` when cancelled.
+    """
+    token = ensure_token(cancel)
+    timings: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+    catalogue = model_layers(model)
+    chosen = select_layers(catalogue, layers)
+    if not chosen:
+        raise InputError("The model has no convolution layer that can be shown.")
+    timings.append(("catalogue", time.perf_counter() - t0))
+    progress(Progress(1, 4, "running the original model"))
+    token.check()
+    feeds = prepared.feed_dict()
+    t1 = time.perf_counter()
+    original = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
+    reference = original.run(feeds)
+    timings.append(("original_run", time.perf_counter() - t1))
+    progress(Progress(2, 4, "running with exposed layers"))
+    tensors: list[str] = []
+    for layer in chosen:
+        tensors.append(layer.tensor)
+        if layer.raw_tensor:
+            tensors.append(layer.raw_tensor)
+    t2 = time.perf_counter()
+    session, values, check, notes, report = _session_with_check(
+        model, tensors, feeds, preference, cache, reference, token)
+    timings.append(("exposed_run", time.perf_counter() - t2))
+    progress(Progress(3, 4, "computing statistics"))
+    constants = ConstantTable(model.proto.graph)
+    node_inputs = {n.output[0]: list(n.input) for n in model.proto.graph.node if n.output}
+    maps: list[LayerMaps] = []
+    t3 = time.perf_counter()
+    for layer in chosen:
+        token.check()
+        value = np.asarray(values[layer.tensor])
+        confirmed = replace(layer, shape=tuple(int(d) for d in value.shape))
+        if layer.shape is not None and any(isinstance(d, int) and d != v for d, v
+                                           in zip(layer.shape, value.shape, strict=False)):
+            notes.append(f"layer {layer.name}: declared shape {list(layer.shape)}, "
+                         f"real {list(value.shape)}")
+        raw: np.ndarray | None = None
+        dequantized = False
+        if value.dtype.kind in "iu":
+            raw = _first_item(value)
+            data, dequantized = _dequantize(layer, _first_item(value), constants, node_inputs)
+        else:
+            data = _first_item(value).astype(np.float32)
+            if layer.raw_tensor:
+                raw = _first_item(np.asarray(values[layer.raw_tensor]))
+                dequantized = True
+        data = np.ascontiguousarray(data)
+        maps.append(LayerMaps(layer=confirmed, data=data, stats=channel_stats(data), raw=raw,
+                              dequantized=dequantized))
+    timings.append(("statistics", time.perf_counter() - t3))
+    timings.append(("total", time.perf_counter() - t0))
+    progress(Progress(4, 4, "done"))
+    outputs = tuple((name, reference[name]) for name in original.output_names)
+    return FeatureMaps(
+        model_sha256=model.sha256, run=session.info, input=prepared, layers=tuple(maps),
+        outputs=outputs, check=check, rewrite=report,  # type: ignore[arg-type]
+        timings=tuple(timings), notes=tuple(notes), request_id=request_id)

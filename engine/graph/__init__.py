@@ -1,0 +1,1 @@
+"""Pure graph passes: inspection, exposing tensors, batching, fusion."""

@@ -1,0 +1,82 @@
+"""Cancellation and progress plumbing for long engine work.
+
+Long engine functions take ``progress`` (a callable receiving
+:class:`engine.types.Progress`) and ``cancel`` (a :class:`CancelToken`). They
+call :meth:`CancelToken.check` between units of work (batches, layers), which
+raises :class:`engine.errors.Cancelled`. Cancellation is cooperative.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from engine.errors import Cancelled
+from engine.types import Progress
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class CancelToken:
+    """A thread-safe flag that a long operation polls.
+
+    Examples
+    --------
+    >>> token = CancelToken()
+    >>> token.cancel()
+    >>> token.cancelled
+    True
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the operation to stop at its next check."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether cancellation was requested."""
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if cancellation was requested."""
+        if self._event.is_set():
+            raise Cancelled()
+
+
+def no_progress(_: Progress) -> None:
+    """A progress callback that ignores every report."""
+
+
+class ThrottledProgress:
+    """Forward progress reports at most every ``interval`` seconds.
+
+    The first and the final report (``done == total``) always pass.
+
+    Parameters
+    ----------
+    callback
+        Where reports go.
+    interval
+        Minimum seconds between two forwarded reports.
+    """
+
+    def __init__(self, callback: ProgressCallback, interval: float = 0.05) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._last = -1.0e9
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.total > 0 and progress.done >= progress.total
+        if final or now - self._last >= self._interval:
+            self._last = now
+            self._callback(progress)
+
+
+def ensure_token(cancel: CancelToken | None) -> CancelToken:
+    """Return ``cancel`` or a fresh token that is never cancelled."""
+    return cancel if cancel is not None else CancelToken()
