@@ -34,6 +34,8 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         "mtcnn, raw); default: from the model")
     parser.add_argument("--size", help="input size HxW for models with symbolic height/width")
     parser.add_argument("--resize", choices=["stretch", "letterbox", "center_crop"])
+    parser.add_argument("--samples", type=int, help="for .wav input: samples to feed "
+                        "(models with a free length; e.g. 576 for Silero VAD at 16 kHz)")
     parser.add_argument("--extra-input", action="append", default=[], metavar="NAME=FILE.npy",
                         help="a .npy file for a further model input")
 
@@ -97,7 +99,7 @@ def _cmd_maps(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     spec = spec_from_args(args, spec_from_model(model.info))
-    prepared = prepare_input(model.info, args.input, spec, extra_inputs(args))
+    prepared = prepare_input(model.info, args.input, spec, extra_inputs(args), args.samples)
     names = None if args.layers in (None, "all") else [n for n in args.layers.split(",") if n]
     bar = TerminalProgress()
     try:

@@ -69,7 +69,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
                 if width * height > MAX_PIXELS:
                     raise InputError(
                         f"The image is {width}x{height} pixels, larger than the "
-                        f"{MAX_PIXELS // 1_000_000} megapixel limit.", str(p))
+                        f"{MAX_PIXELS / 1e6:g} megapixel limit.", str(p))
                 if width < 1 or height < 1:
                     raise InputError("The image has no pixels.", str(p))
                 if getattr(image, "n_frames", 1) > 1:
@@ -81,7 +81,8 @@ def load_image(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError("The image is too large to decode safely.", str(exc)) from exc
+        raise InputError(f"The image is larger than the {MAX_PIXELS / 1e6:g} megapixel limit.",
+                         str(exc)) from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"'{p.name}' is not an image Featurescope can read.", str(exc)) from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

@@ -139,8 +139,8 @@ def _zeros_for(tensor: TensorInfo, sample_rate: int | None) -> tuple[np.ndarray,
     return np.zeros(dims, dtype=dtype), f"input '{tensor.name}' filled with zeros {dims}"
 
 
-def _audio_tensor(samples: np.ndarray, tensor: TensorInfo) -> np.ndarray:
-    length = tensor.shape[-1]
+def _audio_tensor(samples: np.ndarray, tensor: TensorInfo, count: int | None) -> np.ndarray:
+    length = tensor.shape[-1] if isinstance(tensor.shape[-1], int) else count
     if isinstance(length, int):
         samples = np.pad(samples[:length], (0, max(0, length - len(samples))))
     shape = [1] * (len(tensor.shape) - 1) + [len(samples)]
@@ -149,7 +149,8 @@ def _audio_tensor(samples: np.ndarray, tensor: TensorInfo) -> np.ndarray:
 
 
 def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = None,
-                  extra: dict[str, str | Path] | None = None) -> PreparedInput:
+                  extra: dict[str, str | Path] | None = None,
+                  samples: int | None = None) -> PreparedInput:
     """Build the model's feeds from an input file.
 
     Parameters
@@ -163,6 +164,9 @@ def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = No
         Image preprocessing; defaults to :func:`spec_from_model`.
     extra
         ``.npy`` files for further inputs, by input name; missing ones are zeros.
+    samples
+        For ``.wav`` input with a free length: how many samples to feed (the
+        start of the file, zero-padded); default: the whole file (up to 60 s).
 
     Returns
     -------
@@ -187,8 +191,8 @@ def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = No
     elif suffix == ".wav":
         audio = [t for t in info.inputs if t.dtype.startswith("float") and len(t.shape) in (2, 3)]
         main = audio[0] if audio else info.inputs[0]
-        samples, sample_rate = load_wav(p)
-        feeds = {main.name: _audio_tensor(samples, main)}
+        waveform, sample_rate = load_wav(p)
+        feeds = {main.name: _audio_tensor(waveform, main, samples)}
     elif suffix in IMAGE_SUFFIXES or suffix == "":
         main_or_none = image_input(info)
         if main_or_none is None:

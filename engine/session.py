@@ -144,7 +144,7 @@ def create_session(model: ModelProto | bytes, preference: ProviderPreference = "
     data = model if isinstance(model, bytes) else model.SerializeToString()
     options = ort.SessionOptions()
     options.graph_optimization_level = _graph_opt(opt_level)
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # errors surface as exceptions, not log lines
     try:
         session = ort.InferenceSession(data, options, providers=providers)
     except Exception as exc:

@@ -44,20 +44,27 @@ def channel_stats(data: np.ndarray) -> LayerStats:
         min, max, mean, std, fraction of exact zeros, and a dead flag for
         channels that are constant over the whole map.
     """
-    flat = np.asarray(data, dtype=np.float64).reshape(data.shape[0], -1)
+    flat = np.asarray(data, dtype=np.float32).reshape(data.shape[0], -1)
     if flat.shape[1] == 0:
         zeros = np.zeros(flat.shape[0])
         return LayerStats(zeros, zeros, zeros, zeros, zeros, np.ones(flat.shape[0], bool),
                           0.0, 0.0, 0.0, 0.0, 0.0)
-    finite = np.where(np.isfinite(flat), flat, 0.0)
-    cmin, cmax = finite.min(axis=1), finite.max(axis=1)
-    zero_fraction = (flat == 0).mean(axis=1)
+    if not np.isfinite(flat).all():
+        flat = np.where(np.isfinite(flat), flat, np.float32(0.0))
+    cmin = flat.min(axis=1).astype(np.float64)
+    cmax = flat.max(axis=1).astype(np.float64)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    square = np.einsum("ij,ij->i", flat, flat, dtype=np.float64) / flat.shape[1]
+    std = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    zero_fraction = (flat.shape[1] - np.count_nonzero(flat, axis=1)) / flat.shape[1]
+    layer_mean = float(mean.mean())
+    layer_std = float(np.sqrt(max(float(square.mean()) - layer_mean * layer_mean, 0.0)))
     return LayerStats(
-        min=cmin, max=cmax, mean=finite.mean(axis=1), std=finite.std(axis=1),
-        zero_fraction=zero_fraction, dead=(cmax - cmin) <= 1e-12 * np.maximum(1.0, np.abs(cmax)),
+        min=cmin, max=cmax, mean=mean, std=std, zero_fraction=zero_fraction,
+        dead=(cmax - cmin) <= 1e-12 * np.maximum(1.0, np.abs(cmax)),
         layer_min=float(cmin.min()), layer_max=float(cmax.max()),
-        layer_mean=float(finite.mean()), layer_std=float(finite.std()),
-        layer_zero_fraction=float((flat == 0).mean()),
+        layer_mean=layer_mean, layer_std=layer_std,
+        layer_zero_fraction=float(zero_fraction.mean()),
     )
 
 

@@ -19,6 +19,7 @@ from engine.ops import ACTIVATION_OPS, CONTROL_FLOW_OPS, CONV_OPS, GLOBAL_POOL_O
 from engine.types import Dim, LayerInfo, ReceptiveField
 
 _RF_AXES = 3
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,12 @@ def receptive_fields(model: ModelProto) -> dict[str, tuple[np.ndarray, np.ndarra
     }
     for node in graph.node:
         known = [fields[i] for i in node.input if i in fields]
+        if node.op_type in CONTROL_FLOW_OPS:
+            # Subgraphs read outer tensors implicitly: the field is unknown from here on.
+            for out in node.output:
+                if out:
+                    fields[out] = (np.full(_RF_AXES, np.nan), np.full(_RF_AXES, np.nan))
+            continue
         if not known:
             continue
         size = np.max([k[0] for k in known], axis=0)
@@ -177,7 +184,7 @@ def receptive_fields(model: ModelProto) -> dict[str, tuple[np.ndarray, np.ndarra
                 else:
                     size[axis] = size[axis] + (k - 1) * d * jump[axis]
                     jump[axis] = jump[axis] * s
-        elif node.op_type in GLOBAL_POOL_OPS:
+        elif node.op_type in GLOBAL_POOL_OPS or node.op_type in RECURRENT_OPS:
             size = np.full(_RF_AXES, np.inf)
         elif node.op_type in ("Resize", "Upsample"):
             has_scales = len(node.input) > 2 and node.input[2]
@@ -245,7 +252,7 @@ def find_layers(model: ModelProto, shapes: dict[str, tuple[Dim, ...]] | None = N
         rf = fields.get(tensor)
         rank = len(kernel)
         field = None
-        if rf is not None and rank:
+        if rf is not None and rank and not np.isnan(rf[0][:rank]).any():
             field = ReceptiveField(
                 size=tuple(int(v) if math.isfinite(v) else -1 for v in rf[0][:rank]),
                 stride=tuple(max(1, round(v)) for v in rf[1][:rank]),

@@ -1,0 +1,90 @@
+"""Frozen data exchanged with attribution methods (the contract for CLI and GUI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+TargetKind = Literal["top1", "class", "element", "region"]
+ScoreMode = Literal["auto", "probability", "logit"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The scalar per input that an attribution explains.
+
+    ``top1``: the top-1 class of ``output``; ``class``: class ``index``;
+    ``element``: one element (flat ``index`` or ``coords`` after the batch axis);
+    ``region``: the mean over ``box`` = (y0, x0, y1, x1) of channel ``index``
+    of a map-like output (segmentation/detection maps).
+    ``output`` is an output name; None means the model's first output.
+    """
+
+    kind: TargetKind = "top1"
+    index: int = 0
+    coords: tuple[int, ...] = ()
+    box: tuple[int, int, int, int] | None = None
+    output: str | None = None
+    score: ScoreMode = "auto"
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``class 285 of logits``."""
+        where = f" of {self.output}" if self.output else ""
+        if self.kind == "top1":
+            return f"top-1 class{where}"
+        if self.kind == "class":
+            return f"class {self.index}{where}"
+        if self.kind == "element":
+            return f"element {self.coords or self.index}{where}"
+        return f"mean of channel {self.index} over {self.box}{where}"
+
+
+@dataclass(frozen=True)
+class AttributionRequest:
+    """What to compute: a method, its target, its layer and its parameters.
+
+    ``params`` holds method parameters as (name, value) pairs, e.g.
+    ``(("window", (16, 16)), ("stride", (8, 8)), ("baseline", "0"))``.
+    """
+
+    method: str
+    target: Target = field(default_factory=Target)
+    layer: str | None = None
+    params: tuple[tuple[str, object], ...] = ()
+    batch_size: int | None = None
+    request_id: int = 0
+
+    def param(self, name: str, default: object = None) -> object:
+        """Return one parameter value."""
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    """A heatmap and everything needed to reproduce and judge it.
+
+    ``heatmap`` is float32 at the input's spatial resolution (H, W) with the
+    method's raw values, before any display normalisation.
+    """
+
+    method: str
+    variant: str
+    heatmap: np.ndarray
+    target: Target
+    target_index: int
+    target_score: float
+    layer: str | None
+    params: tuple[tuple[str, object], ...]
+    forward_passes: int
+    batch_mode: str
+    batch_size: int
+    provider: str
+    seconds: float
+    notes: tuple[str, ...] = ()
+    request_id: int = 0
+    class_maps: np.ndarray | None = None
