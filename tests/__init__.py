@@ -1,0 +1,1 @@
+"""Featurescope test suite and test-model infrastructure."""
