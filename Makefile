@@ -1,7 +1,7 @@
 # Featurescope: `make run` installs everything into .venv and starts the app on the demo;
 # `make test` runs the whole test suite (GUI headless, engine once more without PySide6).
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+PYTHON ?= $(shell for c in "$$(command -v python3.12)" "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.1[2-9]*/bin/python3 "$$(command -v python3)"; do [ -x "$$c" ] && "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$c"; break; }; done)
 VENV := .venv
 HEADLESS := .venv-engine
 BIN := $(VENV)/bin

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from engine import __version__
 from engine.errors import EngineError
@@ -59,11 +60,11 @@ def spec_from_args(args: argparse.Namespace, base: InputSpec) -> InputSpec:
     return validate_spec(spec)
 
 
-def extra_inputs(args: argparse.Namespace) -> dict[str, str]:
+def extra_inputs(args: argparse.Namespace) -> dict[str, str | Path]:
     """Parse ``--extra-input NAME=FILE`` options."""
     from engine.errors import InputError
 
-    result: dict[str, str] = {}
+    result: dict[str, str | Path] = {}
     for item in args.extra_input:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:

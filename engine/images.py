@@ -17,6 +17,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 
 def _to_float_rgb(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode to float32 HxWx3 in 0..255."""
+    array: np.ndarray
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
@@ -26,8 +27,8 @@ def _to_float_rgb(image: Image.Image) -> np.ndarray:
     if mode == "F":
         array = np.asarray(image, dtype=np.float32)
         lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
-        gray = (array - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(array)
-        return np.repeat(np.nan_to_num(gray)[:, :, None], 3, axis=2).astype(np.float32)
+        scaled = (array - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(array)
+        return np.repeat(np.nan_to_num(scaled)[:, :, None], 3, axis=2).astype(np.float32)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -83,6 +83,8 @@ def normalize(data: np.ndarray, mode: Normalization = "channel",
         (low, high) used by ``fixed``.
     """
     x = np.nan_to_num(np.asarray(data, dtype=np.float32))
+    lo: np.ndarray | np.floating
+    hi: np.ndarray | np.floating
     if mode == "channel":
         axes = tuple(range(1, x.ndim))
         lo = x.min(axis=axes, keepdims=True)

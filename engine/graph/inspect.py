@@ -63,10 +63,19 @@ def infer_shapes(model: ModelProto) -> dict[str, tuple[Dim, ...]]:
     return shapes
 
 
-def _attr(node: NodeProto, name: str, default: object = None) -> object:
+def _ints(node: NodeProto, name: str, default: list[int]) -> tuple[int, ...]:
+    """An integer-list attribute of a node, or ``default``."""
     for attr in node.attribute:
         if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
+            return tuple(int(v) for v in attr.ints)
+    return tuple(default)
+
+
+def _int(node: NodeProto, name: str, default: int) -> int:
+    """An integer attribute of a node, or ``default``."""
+    for attr in node.attribute:
+        if attr.name == name:
+            return int(attr.i)
     return default
 
 
@@ -116,18 +125,18 @@ def _geometry(node: NodeProto, constants: ConstantTable
     """Kernel, stride, dilation, pads (begin only) and group of a conv node."""
     weight_index = int(CONV_OPS[node.op_type]["weight_input"])  # type: ignore[call-overload]
     wshape = constants.shape(node.input[weight_index]) if len(node.input) > weight_index else None
-    kernel_attr = _attr(node, "kernel_shape")
+    kernel_attr = _ints(node, "kernel_shape", [])
     if kernel_attr:
-        kernel = tuple(int(k) for k in kernel_attr)  # type: ignore[union-attr]
+        kernel = kernel_attr
     elif wshape is not None and len(wshape) > 2:
         kernel = tuple(wshape[2:])
     else:
         kernel = ()
     rank = len(kernel)
-    stride = tuple(int(s) for s in _attr(node, "strides", [1] * rank))  # type: ignore[union-attr]
-    dilation = tuple(int(d) for d in _attr(node, "dilations", [1] * rank))  # type: ignore[union-attr]
-    pads = tuple(int(p) for p in _attr(node, "pads", [0] * 2 * rank))  # type: ignore[union-attr]
-    group = int(_attr(node, "group", 1))  # type: ignore[call-overload]
+    stride = _ints(node, "strides", [1] * rank)
+    dilation = _ints(node, "dilations", [1] * rank)
+    pads = _ints(node, "pads", [0] * 2 * rank)
+    group = _int(node, "group", 1)
     return kernel, stride, dilation, pads[:rank], group
 
 
@@ -171,9 +180,9 @@ def receptive_fields(model: ModelProto) -> dict[str, tuple[np.ndarray, np.ndarra
             if node.op_type in CONV_OPS:
                 kernel, stride, dilation, _, _ = _geometry(node, constants)
             else:
-                kernel = tuple(int(k) for k in _attr(node, "kernel_shape", []))  # type: ignore[union-attr]
-                stride = tuple(int(s) for s in _attr(node, "strides", [1] * len(kernel)))  # type: ignore[union-attr]
-                dilation = tuple(int(d) for d in _attr(node, "dilations", [1] * len(kernel)))  # type: ignore[union-attr]
+                kernel = _ints(node, "kernel_shape", [])
+                stride = _ints(node, "strides", [1] * len(kernel))
+                dilation = _ints(node, "dilations", [1] * len(kernel))
             size, jump = size.copy(), jump.copy()
             for axis, (k, s, d) in enumerate(zip(kernel, stride, dilation, strict=False)):
                 if axis >= _RF_AXES:
