@@ -1,1 +1,4 @@
-"""Featurescope's desktop application (PySide6 + pyqtgraph); may import engine, never the reverse."""
+"""Featurescope's desktop application (PySide6 + pyqtgraph).
+
+It may import the engine; the engine never imports it.
+"""

