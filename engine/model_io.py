@@ -280,8 +280,9 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     warnings: list[str] = []
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "validation failed"
+    except Exception as exc:  # noqa: BLE001 - the checker raises assorted types on damaged models
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else f"validation failed ({type(exc).__name__})"
         warnings.append(f"onnx checker: {first}")
     info = _model_info(p.resolve(), data, model, external, custom)
     return LoadedModel(info=info, proto=model, warnings=tuple(warnings))

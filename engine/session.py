@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import threading
 from collections import OrderedDict
@@ -114,6 +116,14 @@ class Session:
         return {name: values[name].numpy() for name in names}
 
 
+def _quiet_session(data: bytes, options: Any, providers: list[str]) -> Any:
+    """Create a session; onnxruntime's wrapper prints its provider retries to stdout."""
+    import onnxruntime as ort
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return ort.InferenceSession(data, options, providers=providers)
+
+
 def create_session(model: ModelProto | bytes, preference: ProviderPreference = "auto",
                    opt_level: OptLevel = "all") -> Session:
     """Create an onnxruntime session, reading back which provider really runs.
@@ -146,11 +156,11 @@ def create_session(model: ModelProto | bytes, preference: ProviderPreference = "
     options.graph_optimization_level = _graph_opt(opt_level)
     options.log_severity_level = 4  # errors surface as exceptions, not log lines
     try:
-        session = ort.InferenceSession(data, options, providers=providers)
+        session = _quiet_session(data, options, providers)
     except Exception as exc:
         if CUDA in providers and not is_out_of_memory(exc) and "implementation" not in str(exc):
             try:
-                session = ort.InferenceSession(data, options, providers=[CPU])
+                session = _quiet_session(data, options, [CPU])
             except Exception as exc2:
                 raise translate_error(exc2, "load") from exc2
             reason = f"the CUDA provider failed to initialise ({str(exc).splitlines()[0]})"
