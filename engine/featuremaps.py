@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 
-from engine.errors import EngineError, InputError, RewriteError
+from engine.errors import Cancelled, EngineError, InputError, RewriteError
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
 from engine.graph.inspect import find_layers
@@ -170,9 +170,11 @@ def _session_with_check(model: LoadedModel, tensors: list[str], feeds: dict[str,
         try:
             session = cache.get(model.sha256, tuple(tensors), preference, level,
                                 lambda: exposed_model(model, tensors))
-            values = session.run(feeds)
+            values = session.run(feeds, cancel=cancel)
             same_level = reference if level == "all" else cache.get(
-                model.sha256, (), preference, level, lambda: model.proto).run(feeds)
+                model.sha256, (), preference, level, lambda: model.proto).run(feeds, cancel=cancel)
+        except Cancelled:
+            raise
         except EngineError as exc:
             last_error = exc
             notes.append(f"optimisation level '{level}' failed ({exc.message})")
@@ -255,7 +257,7 @@ def extract_feature_maps(model: LoadedModel, prepared: PreparedInput,
     feeds = prepared.feed_dict()
     t1 = time.perf_counter()
     original = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
-    reference = original.run(feeds)
+    reference = original.run(feeds, cancel=token)
     timings.append(("original_run", time.perf_counter() - t1))
     progress(Progress(2, 4, "running with exposed layers"))
     tensors: list[str] = []

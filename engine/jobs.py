@@ -31,10 +31,29 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
-        """Ask the operation to stop at its next check."""
+        """Ask the operation to stop at its next check (and interrupt a running pass)."""
         self._event.set()
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def add_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on cancellation (at once if already cancelled)."""
+        with self._lock:
+            self._callbacks.append(callback)
+        if self._event.is_set():
+            callback()
+
+    def remove_callback(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback`` on cancellation."""
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
 
     @property
     def cancelled(self) -> bool:

@@ -13,7 +13,14 @@ from typing import Any, Literal
 import numpy as np
 from onnx import ModelProto
 
-from engine.errors import EngineError, ProviderError, ResourceError, UnsupportedModelError
+from engine.errors import (
+    Cancelled,
+    EngineError,
+    ProviderError,
+    ResourceError,
+    UnsupportedModelError,
+)
+from engine.jobs import CancelToken
 from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provider_list
 from engine.types import RunInfo
 
@@ -80,8 +87,8 @@ class Session:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
-    def run(self, feeds: dict[str, np.ndarray], fetch: list[str] | tuple[str, ...] | None = None
-            ) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], fetch: list[str] | tuple[str, ...] | None = None,
+            cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
         """Run once and return the requested outputs as host arrays.
 
         On CUDA all outputs stay on the device (IO binding) and only ``fetch``
@@ -93,25 +100,45 @@ class Session:
             Input name to array.
         fetch
             Output names to return; all outputs when None.
+        cancel
+            Cancelling it terminates the pass in flight (``RunOptions.terminate``)
+            and raises :class:`engine.errors.Cancelled`.
         """
+        import onnxruntime as ort
+
         names = list(self.output_names if fetch is None else fetch)
+        options = ort.RunOptions()
+        options.log_severity_level = 4
+
+        def terminate() -> None:
+            options.terminate = True
+
+        if cancel is not None:
+            cancel.check()
+            cancel.add_callback(terminate)
         try:
             if self.info.provider == CUDA:
-                return self._run_bound(feeds, names)
-            values = self.session.run(names, feeds)
+                return self._run_bound(feeds, names, options)
+            values = self.session.run(names, feeds, options)
         except EngineError:
             raise
         except Exception as exc:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled() from exc
             raise translate_error(exc, "run") from exc
+        finally:
+            if cancel is not None:
+                cancel.remove_callback(terminate)
         return dict(zip(names, values, strict=True))
 
-    def _run_bound(self, feeds: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    def _run_bound(self, feeds: dict[str, np.ndarray], names: list[str],
+                   options: Any) -> dict[str, np.ndarray]:
         binding = self.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
         for name in self.output_names:
             binding.bind_output(name, "cuda")
-        self.session.run_with_iobinding(binding)
+        self.session.run_with_iobinding(binding, options)
         values = dict(zip(self.output_names, binding.get_outputs(), strict=True))
         return {name: values[name].numpy() for name in names}
 
