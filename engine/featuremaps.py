@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 
+from engine.budget import check_budget, estimate_maps_bytes
 from engine.errors import Cancelled, EngineError, InputError, RewriteError
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
@@ -32,6 +33,7 @@ FLOAT_RTOL = 1e-4
 HALF_RTOL = 1e-2
 _CATALOGUES: dict[str, tuple[LayerInfo, ...]] = {}
 _REPORTS: dict[tuple[str, tuple[str, ...]], RewriteReport] = {}
+_ESTIMATES: dict[tuple[object, ...], int] = {}
 _CATALOGUE_LOCK = threading.Lock()
 
 
@@ -49,6 +51,19 @@ def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
         cached = find_layers(model.proto)
         with _CATALOGUE_LOCK:
             _CATALOGUES[model.sha256] = cached
+    return cached
+
+
+def _estimate(model: LoadedModel, layers: list[LayerInfo], feeds: dict[str, np.ndarray]) -> int:
+    """Memory estimate of exposing ``layers``, cached per model, layers and input shapes."""
+    key = (model.sha256, tuple(layer.tensor for layer in layers),
+           tuple((name, value.shape) for name, value in feeds.items()))
+    with _CATALOGUE_LOCK:
+        cached = _ESTIMATES.get(key)
+    if cached is None:
+        cached = estimate_maps_bytes(model.proto, layers, feeds)
+        with _CATALOGUE_LOCK:
+            _ESTIMATES[key] = cached
     return cached
 
 
@@ -252,9 +267,11 @@ def extract_feature_maps(model: LoadedModel, prepared: PreparedInput,
                              "control-flow subgraphs (If/Loop), which cannot be exposed.")
         raise InputError("The model has no convolution layer to show.")
     timings.append(("catalogue", time.perf_counter() - t0))
+    feeds = prepared.feed_dict()
+    check_budget(_estimate(model, chosen, feeds),
+                 f"Showing {len(chosen)} layer{'s' if len(chosen) != 1 else ''}")
     progress(Progress(1, 4, "running the original model"))
     token.check()
-    feeds = prepared.feed_dict()
     t1 = time.perf_counter()
     original = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
     reference = original.run(feeds, cancel=token)
