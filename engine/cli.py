@@ -35,6 +35,8 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         "mtcnn, raw); default: from the model")
     parser.add_argument("--size", help="input size HxW for models with symbolic height/width")
     parser.add_argument("--resize", choices=["stretch", "letterbox", "center_crop"])
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop with an error if the work takes longer than this")
     parser.add_argument("--samples", type=int, help="for .wav input: samples to feed "
                         "(models with a free length; e.g. 576 for Silero VAD at 16 kHz)")
     parser.add_argument("--extra-input", action="append", default=[], metavar="NAME=FILE.npy",
@@ -93,6 +95,7 @@ def _cmd_maps(args: argparse.Namespace) -> int:
     from engine.cli_progress import TerminalProgress
     from engine.featuremaps import extract_feature_maps
     from engine.input_spec import spec_from_model
+    from engine.jobs import CancelToken, watchdog
     from engine.maps_export import write_maps
     from engine.model_io import load_model
     from engine.outputs import atomic_directory
@@ -103,8 +106,11 @@ def _cmd_maps(args: argparse.Namespace) -> int:
     prepared = prepare_input(model.info, args.input, spec, extra_inputs(args), args.samples)
     names = None if args.layers in (None, "all") else [n for n in args.layers.split(",") if n]
     bar = TerminalProgress()
+    token = CancelToken()
     try:
-        result = extract_feature_maps(model, prepared, names, args.provider, progress=bar)
+        with watchdog(token, args.timeout, "Extracting the feature maps"):
+            result = extract_feature_maps(model, prepared, names, args.provider, progress=bar,
+                                          cancel=token)
     finally:
         bar.close()
     with atomic_directory(args.out) as folder:

@@ -70,6 +70,10 @@ class OutputError(EngineError):
     """A result could not be written to disk."""
 
 
+class OperationTimeout(EngineError):
+    """An engine call exceeded its time budget and was stopped by the watchdog."""
+
+
 class Cancelled(EngineError):
     """The user cancelled a long-running operation."""
 

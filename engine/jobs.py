@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from engine.errors import Cancelled
+from engine.errors import Cancelled, OperationTimeout
 from engine.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
@@ -33,6 +34,7 @@ class CancelToken:
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], None]] = []
+        self.timed_out = False
 
     def cancel(self) -> None:
         """Ask the operation to stop at its next check (and interrupt a running pass)."""
@@ -64,6 +66,40 @@ class CancelToken:
         """Raise :class:`Cancelled` if cancellation was requested."""
         if self._event.is_set():
             raise Cancelled()
+
+
+@contextmanager
+def watchdog(token: CancelToken, seconds: float | None, what: str) -> Iterator[None]:
+    """Cancel ``token`` after ``seconds`` and turn the resulting stop into a timeout error.
+
+    The engine code inside must pass ``token`` to its long calls (they check it
+    between batches, and a running onnxruntime pass is terminated).
+
+    Raises
+    ------
+    OperationTimeout
+        The body was still running when the budget ran out.
+    """
+    if seconds is None or seconds <= 0:
+        yield
+        return
+
+    def expire() -> None:
+        token.timed_out = True
+        token.cancel()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Cancelled as exc:
+        if token.timed_out:
+            raise OperationTimeout(f"{what} took longer than {seconds:g} s and was stopped.",
+                                   "watchdog") from exc
+        raise
+    finally:
+        timer.cancel()
 
 
 def no_progress(_: Progress) -> None:

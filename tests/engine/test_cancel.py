@@ -48,3 +48,32 @@ def test_callbacks_fire_once_registered_and_can_be_removed() -> None:
     assert calls == ["a"]
     token.add_callback(lambda: calls.append("late"))
     assert calls == ["a", "late"]
+
+
+def test_watchdog_turns_overrun_into_error(demo_model: Path) -> None:
+    from engine.errors import OperationTimeout
+    from engine.jobs import watchdog
+
+    model = load_model(demo_model)
+    session = create_session(model.proto, "cpu")
+    feeds = {"input": np.zeros((16, 3, 224, 224), np.float32)}
+    token = CancelToken()
+    start = time.perf_counter()
+    with pytest.raises(OperationTimeout) as err, watchdog(token, 0.05, "The test pass"):
+        session.run(feeds, ["logits"], cancel=token)
+    assert time.perf_counter() - start < 1.0
+    assert err.value.message == "The test pass took longer than 0.05 s and was stopped."
+    with watchdog(CancelToken(), 30, "A quick pass"):
+        session.run({"input": feeds["input"][:1]}, ["logits"])
+
+
+def test_cli_timeout_one_line(demo_model: Path, chelsea: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    code = main(["maps", str(demo_model), str(chelsea), "--out", str(tmp_path / "o"),
+                 "--timeout", "0.001"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "error: Extracting the feature maps took longer than 0.001 s and was stopped.\n")
+    assert not (tmp_path / "o").exists()
