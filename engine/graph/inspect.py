@@ -110,14 +110,34 @@ def _follower(tensor: str, consumers: dict[str, list[NodeProto]], outputs: set[s
     return None
 
 
-def _integer_follower(tensor: str, consumers: dict[str, list[NodeProto]]) -> _Follower | None:
-    """ConvInteger's Cast -> Mul(scale) dequantisation, if present."""
+def _integer_follower(tensor: str, consumers: dict[str, list[NodeProto]], outputs: set[str],
+                      static: set[str]) -> _Follower | None:
+    """ConvInteger's Cast -> Mul(scale) [-> Add(bias)] dequantisation and its activation."""
     users = consumers.get(tensor, [])
-    if len(users) == 1 and users[0].op_type == "Cast":
-        muls = consumers.get(users[0].output[0], [])
-        if len(muls) == 1 and muls[0].op_type == "Mul":
-            return _Follower(muls[0].output[0], "Cast+Mul (dequantised)")
-    return None
+    if not (len(users) == 1 and users[0].op_type == "Cast"):
+        return None
+    muls = consumers.get(users[0].output[0], [])
+    if not (len(muls) == 1 and muls[0].op_type == "Mul"):
+        return None
+    current, label = muls[0].output[0], "Cast+Mul"
+    adds = consumers.get(current, [])
+    if (len(adds) == 1 and adds[0].op_type == "Add"
+            and all(name in static for name in adds[0].input if name != current)):
+        current, label = adds[0].output[0], "Cast+Mul+Add"
+    activation = _follower(current, consumers, outputs)
+    if activation is not None and not activation.op.startswith("Quantize"):
+        return _Follower(activation.tensor, f"{label} (dequantised)+{activation.op}")
+    return _Follower(current, f"{label} (dequantised)")
+
+
+def _static_tensors(graph: onnx.GraphProto, constants: ConstantTable) -> set[str]:
+    """Tensors that do not depend on any graph input (constants and ops on constants)."""
+    static = {t.name for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" or (node.input and all(
+                not name or name in static or name in constants for name in node.input)):
+            static.update(out for out in node.output if out)
+    return static
 
 
 def _geometry(node: NodeProto, constants: ConstantTable
@@ -234,6 +254,7 @@ def find_layers(model: ModelProto, shapes: dict[str, tuple[Dim, ...]] | None = N
     consumers = _consumers(graph)
     outputs = {o.name for o in graph.output}
     fields = receptive_fields(model)
+    static = _static_tensors(graph, constants)
     used_names = {n.name for n in graph.node if n.name}
     name_counts: dict[str, int] = defaultdict(int)
     for node in graph.node:
@@ -254,7 +275,8 @@ def find_layers(model: ModelProto, shapes: dict[str, tuple[Dim, ...]] | None = N
         kernel, stride, dilation, _pads, group = _geometry(node, constants)
         quantized = bool(CONV_OPS[node.op_type]["quantized"])
         conv_out = node.output[0]
-        follower = (_integer_follower(conv_out, consumers) if node.op_type == "ConvInteger"
+        follower = (_integer_follower(conv_out, consumers, outputs, static)
+                    if node.op_type == "ConvInteger"
                     else None if quantized else _follower(conv_out, consumers, outputs))
         tensor = follower.tensor if follower else conv_out
         shape = shapes.get(tensor) or shapes.get(conv_out)

@@ -14,7 +14,17 @@ DEMO_MODEL = ROOT / "resources" / "models" / "efficientnet_lite0.onnx"
 CHELSEA = ROOT / "resources" / "images" / "chelsea.png"
 COFFEE = ROOT / "resources" / "images" / "coffee.png"
 
+def _dynamic(src: Path, folder: Path) -> Path:
+    """Dynamic int8 quantisation of the convs: ConvInteger -> Cast -> Mul -> Add -> Clip."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = folder / f"{src.stem}.dynamic.onnx"
+    quantize_dynamic(src, dst, weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])
+    return dst
+
+
 _BUILDERS: dict[str, Callable[[Path, Path], Path]] = {
+    "dynamic": _dynamic,
     "qdq": variants.quantize_qdq,
     "qoperator": variants.quantize_qoperator,
     "fp16": lambda src, d: variants.to_fp16(src, d, keep_io_types=False),

@@ -121,15 +121,15 @@ def test_maps_audio_model(real_model, tmp_path: Path, capsys: pytest.CaptureFixt
     assert "warning: input 'sr' set to 16000" in err
 
 
-@pytest.mark.parametrize("kind", ["qdq", "qoperator", "fp16", "fp16_io32", "external",
-                                  "fixed_batch"])
+@pytest.mark.parametrize("kind", ["qdq", "qoperator", "dynamic", "fp16", "fp16_io32",
+                                  "external", "fixed_batch"])
 def test_maps_variants(variant, chelsea: Path, tmp_path: Path, kind: str,
                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / kind
     code, _, err = _maps([str(variant(kind)), str(chelsea), "--out", str(out)], capsys)
     assert code == 0, err
     manifest = _check_folder(out, 49)
-    if kind == "qoperator":
+    if kind in ("qoperator", "dynamic"):
         assert all(e["dequantized"] and "raw" in e["files"] for e in manifest["layers"])
 
 

@@ -62,6 +62,18 @@ def test_qoperator_dequantised_with_graph_scale(variant, chelsea: Path) -> None:
     np.testing.assert_allclose(maps.data, (maps.raw.astype(np.float32) - zero) * scale)
 
 
+def test_conv_integer_raw_kept_and_dequantised(variant, chelsea: Path) -> None:
+    _, result = _run(variant("dynamic"), chelsea)
+    assert result.check.passed
+    first = result.layers[0]
+    assert first.layer.op_type == "ConvInteger"
+    assert first.layer.activation_op == "Cast+Mul+Add (dequantised)+Clip"
+    assert first.raw is not None and first.raw.dtype == np.int32
+    assert first.dequantized and first.data.dtype == np.float32
+    assert first.data.min() >= 0.0 and first.data.max() <= 6.0
+    assert first.raw.shape == first.data.shape
+
+
 def test_qdq_rebuilt_at_lower_level(variant, chelsea: Path) -> None:
     _, result = _run(variant("qdq"), chelsea)
     assert result.check.passed

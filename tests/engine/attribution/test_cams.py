@@ -1,0 +1,112 @@
+"""Score-CAM, Ablation-CAM and Eigen-CAM: known answers and fused/numpy agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.attribution.eigen_cam import projection
+from engine.attribution.types import Target
+from engine.preprocess import prepare_input
+from tests import models
+from tests.engine.attribution._helpers import (
+    BLOB,
+    attribute,
+    blob_image,
+    npy_input,
+    one_channel_model,
+    save_and_load,
+)
+
+CLASS0 = Target(kind="class", index=0)
+
+
+def _blob_contrast(heatmap: np.ndarray) -> tuple[float, float]:
+    inside = np.zeros(heatmap.shape, bool)
+    inside[BLOB] = True
+    return float(heatmap[inside].mean()), float(heatmap[~inside].mean())
+
+
+@pytest.mark.parametrize(("variant", "fused"), [("paper", True), ("paper", False),
+                                                ("pytorch-grad-cam", True),
+                                                ("pytorch-grad-cam", False)])
+def test_score_cam_finds_the_channel_the_score_depends_on(tmp_path: Path, variant: str,
+                                                          fused: bool) -> None:
+    model = save_and_load(one_channel_model(), tmp_path, "one")
+    prepared = npy_input(model, blob_image(), tmp_path)
+    result = attribute(model, prepared, "score-cam", target=CLASS0, layer="conv",
+                       variant=variant, fused=fused)
+    inside, outside = _blob_contrast(result.heatmap)
+    assert inside > 0.5 and outside < 0.2 * inside
+    stats = dict(result.stats)
+    assert stats["constant_channels_skipped"] == 1.0
+    assert result.layer == "conv" and result.variant == variant
+    extra = 1 if variant == "pytorch-grad-cam" else 0
+    assert result.forward_passes == 3 + extra
+    assert any("constant" in note for note in result.notes)
+
+
+def test_ablation_cam_finds_the_channel(tmp_path: Path) -> None:
+    model = save_and_load(one_channel_model(), tmp_path, "one")
+    prepared = npy_input(model, blob_image(), tmp_path)
+    result = attribute(model, prepared, "ablation-cam", target=CLASS0, layer="conv")
+    inside, outside = _blob_contrast(result.heatmap)
+    assert inside > 0.5 and outside < 0.2 * inside
+    assert result.path == "suffix"
+    assert result.batch_mode == "dynamic"
+
+
+def test_eigen_cam_is_one_pass_and_positive_where_the_layer_is_active(tmp_path: Path) -> None:
+    model = save_and_load(one_channel_model(), tmp_path, "one")
+    prepared = npy_input(model, blob_image(), tmp_path)
+    result = attribute(model, prepared, "eigen-cam", layer="conv")
+    assert result.forward_passes == 1
+    inside, outside = _blob_contrast(result.heatmap)
+    assert inside > 0 > outside
+    rng = np.random.default_rng(0)
+    maps = np.abs(rng.standard_normal((5, 4, 4)))
+    maps[:, 1, 2] += 5.0  # one strongly active position
+    first = projection(maps)
+    assert first[1, 2] == first.max() > 0
+
+
+@pytest.mark.parametrize("variant", ["paper", "pytorch-grad-cam"])
+def test_score_cam_fused_matches_numpy_with_normalisation(tmp_path: Path, chelsea: Path,
+                                                          variant: str) -> None:
+    model = save_and_load(models.cnn2d(), tmp_path, "cnn2d")
+    prepared = prepare_input(model.info, chelsea)  # ImageNet normalisation moves into the graph
+    fused = attribute(model, prepared, "score-cam", layer="conv5", variant=variant)
+    plain = attribute(model, prepared, "score-cam", layer="conv5", variant=variant,
+                      fused=False)
+    assert fused.path == "fused" and plain.path == "numpy"
+    np.testing.assert_allclose(fused.heatmap, plain.heatmap, atol=1e-5)
+    assert fused.heatmap.max() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_score_cam_paper_masks_before_normalisation(tmp_path: Path, chelsea: Path) -> None:
+    """A mask of 0 must give the model a *black* image, not a zero tensor."""
+    from engine.attribution.score_cam import normalisation
+
+    model = save_and_load(models.cnn2d(), tmp_path, "cnn2d")
+    prepared = prepare_input(model.info, chelsea)
+    assert prepared.spec is not None
+    alpha, beta = normalisation(prepared.spec, 3)
+    pixels = prepared.display.astype(np.float64) if prepared.display is not None else None
+    assert pixels is not None
+    tensor = prepared.feed_dict()["input"][0].astype(np.float64)
+    rebuilt = pixels.transpose(2, 0, 1) * alpha[:, None, None] + beta[:, None, None]
+    assert np.abs(rebuilt - tensor).max() < 0.03  # display is rounded to uint8
+    np.testing.assert_allclose(beta, -np.array([0.485, 0.456, 0.406]) / np.array(
+        [0.229, 0.224, 0.225]))
+
+
+def test_faster_score_cam_keeps_high_variance_channels(tmp_path: Path) -> None:
+    model = save_and_load(models.cnn2d(), tmp_path, "cnn2d")
+    x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    prepared = npy_input(model, x, tmp_path)
+    result = attribute(model, prepared, "score-cam", layer="conv6", channels=5)
+    stats = dict(result.stats)
+    assert stats["channels_used"] == 5 and stats["channels_total"] == 24
+    assert result.forward_passes <= 5
