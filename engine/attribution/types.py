@@ -69,7 +69,11 @@ class AttributionResult:
     """A heatmap and everything needed to reproduce and judge it.
 
     ``heatmap`` is float32 at the input's spatial resolution (H, W) with the
-    method's raw values, before any display normalisation.
+    method's raw values, before any display normalisation. ``class_maps``
+    (RISE) holds one map per class in ``class_indices``. ``path`` says how the
+    perturbed inputs were made (``fused`` in the graph, ``numpy`` masks, or
+    ``suffix`` for layer ablations); ``stats`` holds method-specific numbers
+    (channels skipped, windows, ...).
     """
 
     method: str
@@ -88,3 +92,6 @@ class AttributionResult:
     notes: tuple[str, ...] = ()
     request_id: int = 0
     class_maps: np.ndarray | None = None
+    class_indices: tuple[int, ...] = ()
+    path: str = ""
+    stats: tuple[tuple[str, float], ...] = ()

@@ -1,0 +1,162 @@
+"""Ablation-CAM: w_k = (y - y_k) / y with channel k of the layer set to zero.
+
+Only the part of the graph after the layer runs (:mod:`engine.graph.suffix`):
+it is extracted once, checked to reproduce the model's output from the
+layer's activations, and fed batches of ablated activations. For a QLinearConv
+layer "zero" is the layer's output zero point (real value 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from engine.attribution.common import MethodOutput, top_variance
+from engine.attribution.context import DERIVED_SESSIONS, Context
+from engine.attribution.layers import Activations
+from engine.attribution.resample import resize_maps
+from engine.attribution.runner import run_batches
+from engine.errors import EngineError, RewriteError
+from engine.graph.batching import batch_feeds, verify_batching
+from engine.graph.constants import ConstantTable
+from engine.graph.expose import expose_tensors
+from engine.graph.suffix import Suffix, extract_suffix
+from engine.session import Session
+
+_NP_TO_ONNX = {np.dtype(k): v for k, v in ((np.float32, onnx.TensorProto.FLOAT),
+                                          (np.float16, onnx.TensorProto.FLOAT16),
+                                          (np.uint8, onnx.TensorProto.UINT8),
+                                          (np.int8, onnx.TensorProto.INT8),
+                                          (np.int64, onnx.TensorProto.INT64),
+                                          (np.int32, onnx.TensorProto.INT32))}
+
+
+def _zero_value(ctx: Context, acts: Activations) -> float:
+    """The stored value meaning real 0 (the zero point of a QLinearConv output)."""
+    if acts.raw.dtype.kind not in "iu" or acts.layer.op_type != "QLinearConv":
+        return 0.0
+    graph = ctx.model.proto.graph
+    node = next((n for n in graph.node if n.output and n.output[0] == acts.layer.conv_output),
+                None)
+    if node is None or len(node.input) < 8:
+        return 0.0
+    zero = ConstantTable(graph).scalar(node.input[7])
+    return 0.0 if zero is None else zero
+
+
+def _suffix_inputs(ctx: Context, cut: str) -> tuple[Suffix, dict[str, np.ndarray]]:
+    """Extract the suffix and read its side inputs from one run of the full model."""
+    proto = ctx.plan.proto
+    probe = extract_suffix(proto, cut, {})
+    exposed, _ = expose_tensors(proto, [cut, *probe.side_inputs])
+    key = f"{ctx.plan.key}:suffix-inputs:{cut}"
+    session = DERIVED_SESSIONS.get(key, (), ctx.preference, "disabled", lambda: exposed)
+    values = session.run(ctx.feeds, [cut, *probe.side_inputs])
+    types = {n: _NP_TO_ONNX.get(np.asarray(v).dtype, onnx.TensorProto.FLOAT)
+             for n, v in values.items()}
+    return extract_suffix(proto, cut, types), values
+
+
+def batch_free_shapes(suffix: Suffix, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Side inputs that are Reshape shapes starting with the batch (1) copy it instead (0).
+
+    Shapes computed from the input before the cut (``Concat(Shape(x)[0], -1)``)
+    hard-code batch 1 for the suffix; 0 makes Reshape copy the batch dim.
+    The caller verifies the result against batch 1.
+    """
+    shape_inputs = {n.input[1] for n in suffix.model.graph.node
+                    if n.op_type == "Reshape" and len(n.input) > 1}
+    patched = dict(values)
+    for name in suffix.side_inputs:
+        value = np.asarray(values[name])
+        if name in shape_inputs and value.ndim == 1 and value.size > 1 and value.dtype.kind == "i" \
+                and int(value[0]) == 1:
+            fixed = value.copy()
+            fixed[0] = 0
+            patched[name] = fixed
+    return patched
+
+
+def _suffix_session(ctx: Context, suffix: Suffix, values: dict[str, np.ndarray]
+                    ) -> tuple[Session, list[str], str, dict[str, np.ndarray]]:
+    key = f"{ctx.plan.key}:suffix:{suffix.cut}"
+    session = DERIVED_SESSIONS.get(key, (), ctx.preference, "all", lambda: suffix.model)
+    out = session.run(values, [ctx.target.output])[ctx.target.output]
+    got = float(ctx.target.score(out)[0])
+    if not abs(got - ctx.target_score) <= 1e-3 * max(1.0, abs(ctx.target_score)):
+        raise RewriteError("The graph after the layer does not reproduce the model's score.",
+                           f"{got} != {ctx.target_score}")
+    tiled = [n for n, v in values.items() if np.ndim(v) >= 2 and np.shape(v)[0] == 1]
+    if ctx.plan.mode == "single":
+        return session, tiled, "single", values
+    why = ""
+    for candidate in (values, batch_free_shapes(suffix, values)):
+        ok, _, why = verify_batching(lambda f: session.run(f, [ctx.target.output]), candidate,
+                                     tiled)
+        if ok:
+            return session, tiled, ctx.plan.mode, candidate
+    ctx.notes.append(f"the graph after the layer could not be batched ({why}); one pass "
+                     "at a time")
+    return session, tiled, "single", values
+
+
+def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[MethodOutput, str]:
+    """Ablate each channel of the layer and weight it by the relative score drop.
+
+    Parameters
+    ----------
+    ctx
+        Prepared model, input and target.
+    acts
+        The layer's activations.
+    channels
+        Ablate only this many channels, those with the largest spatial variance.
+
+    Returns
+    -------
+    (MethodOutput, str)
+        The result and the batch mode that ran for the suffix.
+    """
+    cut = acts.layer.tensor
+    suffix, values = _suffix_inputs(ctx, cut)
+    try:
+        session, tiled, mode, values = _suffix_session(ctx, suffix, values)
+    except EngineError as exc:
+        raise RewriteError("Ablation-CAM could not isolate the graph after this layer.",
+                           exc.one_line()) from exc
+    raw = np.asarray(values[cut])
+    zero = _zero_value(ctx, acts)
+    kept = top_variance(acts.maps, channels)
+    active = kept[np.abs(acts.maps[kept]).reshape(len(kept), -1).max(axis=1) > 0]
+    y = ctx.target_score
+    batch_size = 1 if mode == "single" else ctx.batch_size
+
+    def one(idx: np.ndarray) -> dict[str, np.ndarray]:
+        feeds = batch_feeds(values, tiled, len(idx))
+        batch = np.repeat(raw, len(idx), axis=0)
+        batch[np.arange(len(idx)), active[idx]] = zero
+        feeds[cut] = batch
+        out = session.run(feeds, [ctx.target.output])[ctx.target.output]
+        return {"score": ctx.target.score(out)}
+
+    result, size, notes = run_batches(len(active), batch_size, one, ctx.progress, ctx.cancel,
+                                      "ablation-cam")
+    ctx.notes.extend(notes)
+    weights = np.zeros(acts.maps.shape[0])
+    denom = y if abs(y) > 1e-12 else 1e-12
+    if len(active):
+        weights[active] = (y - result["score"]) / denom
+    cam = np.maximum(np.tensordot(weights, acts.maps, axes=1), 0.0)
+    heatmap = resize_maps(cam, (ctx.geometry.height, ctx.geometry.width))
+    notes_out = [f"ran {suffix.node_count} of {suffix.total_nodes} nodes (the graph after "
+                 "the layer)"]
+    if len(active) < len(kept):
+        notes_out.append(f"skipped {len(kept) - len(active)} all-zero channels (ablating "
+                         "them changes nothing)")
+    output = MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=len(active),
+                          batch_size=size if len(active) else batch_size, path="suffix",
+                          notes=notes_out,
+                          stats={"suffix_nodes": float(suffix.node_count),
+                                 "model_nodes": float(suffix.total_nodes),
+                                 "channels_used": float(len(kept))})
+    return output, mode

@@ -1,0 +1,296 @@
+"""Everything a method needs about one model and one input, prepared once.
+
+:func:`prepare_context` runs the model on the input, resolves the target,
+decides the batch mode (dynamic, rewritten Reshape, or one pass at a time,
+each verified against batch 1) and offers the two ways to score perturbed
+inputs: the plain path (perturbed batches built in numpy, scores computed from
+the outputs) and fused sessions (:mod:`engine.graph.fuse`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import ModelProto
+
+from engine.attribution.runner import run_batches
+from engine.attribution.targets import ResolvedTarget, append_score_nodes, resolve_target
+from engine.attribution.types import ScoreMode, Target
+from engine.errors import EngineError, InputError, UnsupportedModelError
+from engine.graph.batching import batch_feeds, make_batch_dynamic, verify_batching
+from engine.graph.fuse import ImageGeometry, ScoreBuilder, fusable
+from engine.graph.nodes import NodeBuilder, elem_type_of
+from engine.input_spec import detect_layout
+from engine.jobs import CancelToken, ProgressCallback
+from engine.model_io import LoadedModel
+from engine.providers import CUDA, ProviderPreference
+from engine.session import Session, SessionCache
+from engine.types import InputSpec, PreparedInput
+
+CPU_BATCH = 8
+CUDA_BATCH = 128
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """The model proto to batch, and how batching runs (``dynamic|rewritten|single``)."""
+
+    proto: ModelProto
+    mode: str
+    key: str
+    notes: tuple[str, ...]
+
+
+#: Sessions of graphs derived for attribution (fused prefixes, suffixes, exposed side
+#: inputs), kept apart from the model sessions so switching methods does not evict them.
+DERIVED_SESSIONS = SessionCache(capacity=8)
+
+_PLANS: dict[tuple[str, str, str], BatchPlan] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+@dataclass
+class Context:
+    """A model, its input, its resolved target and how to run perturbed batches."""
+
+    model: LoadedModel
+    prepared: PreparedInput
+    preference: ProviderPreference
+    cache: SessionCache
+    progress: ProgressCallback
+    cancel: CancelToken
+    feeds: dict[str, np.ndarray]
+    main_input: str
+    geometry: ImageGeometry
+    batch_inputs: list[str]
+    plan: BatchPlan
+    session: Session
+    outputs: dict[str, np.ndarray]
+    target: ResolvedTarget
+    target_score: float
+    batch_size: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that really runs the model."""
+        return self.session.info.provider
+
+    def image(self) -> np.ndarray:
+        """The main input (batch 1) as float32."""
+        return self.feeds[self.main_input].astype(np.float32)
+
+    def to_input_dtype(self, batch: np.ndarray) -> np.ndarray:
+        """Convert a float perturbed batch to the main input's dtype."""
+        dtype = self.feeds[self.main_input].dtype
+        if dtype == np.uint8:
+            return np.clip(np.round(batch), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(batch.astype(dtype, copy=False))
+
+    def retarget(self, target: Target, mode: ScoreMode) -> None:
+        """Resolve ``target`` again with another default score mode."""
+        self.target = resolve_target(target, self.outputs, self.session.output_names, mode)
+        self.target_score = float(self.target.score(self.outputs[self.target.output])[0])
+
+    def run_plain(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the (batch-planned) model on a perturbed main-input batch."""
+        feeds = batch_feeds(self.feeds, [n for n in self.batch_inputs if n != self.main_input],
+                            len(batch))
+        feeds[self.main_input] = self.to_input_dtype(batch)
+        return self.session.run(feeds, [self.target.output])
+
+    def plain_scores(self, total: int, make_batch: Callable[[np.ndarray], np.ndarray],
+                     classes: bool = False, message: str = "forward passes"
+                     ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Scores of ``total`` perturbed inputs built by ``make_batch(indices)`` in numpy.
+
+        Returns
+        -------
+        (ndarray, ndarray or None, int)
+            Scores [total], class scores [total, classes] if asked, final batch size.
+        """
+        def one(indices: np.ndarray) -> dict[str, np.ndarray]:
+            value = self.run_plain(make_batch(indices))[self.target.output]
+            out = {"score": self.target.score(value)}
+            if classes:
+                out["classes"] = self.target.class_scores(value)
+            return out
+
+        result, size, notes = run_batches(total, self.batch_size, one, self.progress,
+                                          self.cancel, message)
+        self.notes.extend(notes)
+        return result["score"], result.get("classes"), size
+
+    def can_fuse(self) -> bool:
+        """Whether fused graphs can be built for this model (else a note says why)."""
+        reason = fusable(self.plan.proto)
+        if reason:
+            note = f"perturbations built in numpy: {reason}"
+            if note not in self.notes:
+                self.notes.append(note)
+        return not reason
+
+    def fused_session(self, kind: str,
+                      build: Callable[[ModelProto, int, ScoreBuilder], ModelProto]) -> Session:
+        """Create (or reuse) the session of a fused graph built on the planned model."""
+        output_type = elem_type_of(self.plan.proto, self.target.output)
+        target = self.target
+
+        def score_nodes(builder: NodeBuilder, output: str, elem: int
+                        ) -> tuple[str, str | None]:
+            return append_score_nodes(builder, output, elem, target, all_classes="rise" in kind)
+
+        key = f"{self.plan.key}:fused:{kind}:{target}:{output_type}"
+        return DERIVED_SESSIONS.get(key, (), self.preference, "all",
+                                    lambda: build(self.plan.proto, output_type, score_nodes))
+
+    def fused_scores(self, session: Session, total: int,
+                     make_feeds: Callable[[np.ndarray], dict[str, np.ndarray]],
+                     classes: bool = False, message: str = "forward passes"
+                     ) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Scores from a fused session fed ``make_feeds(indices)`` per batch."""
+        extra = {n: v for n, v in self.feeds.items() if n != self.main_input}
+        tiled = [n for n in self.batch_inputs if n != self.main_input]
+        fetch = ["fs_score", "fs_classes"] if classes else ["fs_score"]
+
+        def one(indices: np.ndarray) -> dict[str, np.ndarray]:
+            feeds = batch_feeds(extra, tiled, len(indices))
+            feeds.update(make_feeds(indices))
+            out = session.run(feeds, fetch)
+            result = {"score": np.asarray(out["fs_score"], np.float64).reshape(-1)}
+            if classes:
+                result["classes"] = np.asarray(out["fs_classes"], np.float64)
+            return result
+
+        result, size, notes = run_batches(total, self.batch_size, one, self.progress,
+                                          self.cancel, message)
+        self.notes.extend(notes)
+        return result["score"], result.get("classes"), size
+
+
+def _geometry(value: np.ndarray, spec: InputSpec | None) -> ImageGeometry:
+    if value.ndim != 4:
+        raise UnsupportedModelError(
+            "Attribution needs an image input (a rank-4 tensor); this model's first input "
+            f"has shape {list(value.shape)}.")
+    layout = spec.layout if spec is not None else detect_layout(tuple(value.shape))
+    if layout == "NCHW":
+        return ImageGeometry("NCHW", value.shape[1], value.shape[2], value.shape[3])
+    return ImageGeometry("NHWC", value.shape[3], value.shape[1], value.shape[2])
+
+
+def _main_input(model: LoadedModel, prepared: PreparedInput) -> str:
+    feeds = prepared.feed_dict()
+    for tensor in model.info.inputs:
+        value = feeds.get(tensor.name)
+        if value is not None and value.ndim == 4:
+            return tensor.name
+    return model.info.inputs[0].name
+
+
+def _batch_inputs(model: LoadedModel, main: str) -> list[str]:
+    dims = {t.name: (t.shape[0] if t.shape else None) for t in model.info.inputs}
+    first = dims.get(main)
+    return [name for name, dim in dims.items()
+            if name == main or (dim == first and not isinstance(dim, int)) or
+            (dim == 1 and first == 1)]
+
+
+def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[str],
+          preference: ProviderPreference, cache: SessionCache, single: bool) -> BatchPlan:
+    key = (model.sha256, ",".join(batch_inputs), preference)
+    with _PLANS_LOCK:
+        known = _PLANS.get(key)
+    if known is not None:
+        return BatchPlan(known.proto, "single", known.key, ()) if single else known
+    if single:
+        return BatchPlan(model.proto, "single", model.sha256, ("batch size 1 requested",))
+
+    def runner(session: Session) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+        return lambda f: session.run(f)
+
+    plan: BatchPlan | None = None
+    main_dim = next(t.shape[0] for t in model.info.inputs if t.name == batch_inputs[0])
+    if not isinstance(main_dim, int):
+        original = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
+        ok, _, why = verify_batching(runner(original), feeds, batch_inputs)
+        if ok:
+            plan = BatchPlan(model.proto, "dynamic", model.sha256, ())
+        note = f"the declared dynamic batch failed its check ({why})"
+    else:
+        note = f"the model declares a fixed batch of {main_dim}"
+    if plan is None:
+        proto, rewrite = make_batch_dynamic(model.proto, batch_inputs)
+        bkey = f"{model.sha256}:batched"
+        try:
+            session = cache.get(bkey, (), preference, "all", lambda: proto)
+            ok, _, why = verify_batching(runner(session), feeds, batch_inputs)
+        except EngineError as exc:
+            ok, why = False, exc.message
+        if ok:
+            changes = ", ".join(rewrite.reshapes) or "no Reshape"
+            plan = BatchPlan(proto, "rewritten", bkey,
+                             (f"{note}; batch made dynamic (rewritten: {changes}) and "
+                              "verified against batch 1",))
+        else:
+            plan = BatchPlan(model.proto, "single", model.sha256,
+                             (f"{note}; batching could not be verified ({why}), so every "
+                              "pass runs alone",))
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+    return plan
+
+
+def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
+                    preference: ProviderPreference, cache: SessionCache,
+                    progress: ProgressCallback, cancel: CancelToken,
+                    batch_size: int | None = None, score_mode: ScoreMode = "probability"
+                    ) -> Context:
+    """Run the model once, resolve the target and plan batching.
+
+    Parameters
+    ----------
+    model, prepared
+        The model and its input feeds.
+    target
+        What to explain.
+    preference, cache
+        Provider preference and session cache.
+    progress, cancel
+        Passed on to the batch loops.
+    batch_size
+        Items per batch; default 128 on CUDA, 8 on CPU. 1 disables batching.
+    score_mode
+        What ``auto`` means for class targets.
+
+    Raises
+    ------
+    EngineError
+        Typed errors (unsupported input, bad target, provider failures).
+    """
+    feeds = prepared.feed_dict()
+    main = _main_input(model, prepared)
+    geometry = _geometry(feeds[main], prepared.spec)
+    batch_inputs = _batch_inputs(model, main)
+    plan = _plan(model, feeds, batch_inputs, preference, cache, batch_size == 1)
+    session = cache.get(plan.key, (), preference, "all", lambda: plan.proto)
+    cancel.check()
+    outputs = session.run(feeds)
+    resolved = resolve_target(target, outputs, session.output_names, score_mode)
+    if plan.mode == "single":
+        size = 1
+    elif batch_size:
+        size = batch_size
+    else:
+        size = CUDA_BATCH if session.info.provider == CUDA else CPU_BATCH
+    if not np.all(np.isfinite(resolved.score(outputs[resolved.output]))):
+        raise InputError("The model's output for the target is not a finite number.")
+    return Context(model=model, prepared=prepared, preference=preference, cache=cache,
+                   progress=progress, cancel=cancel, feeds=feeds, main_input=main,
+                   geometry=geometry, batch_inputs=batch_inputs, plan=plan, session=session,
+                   outputs=outputs,
+                   target=resolved, target_score=float(resolved.score(outputs[resolved.output])[0]),
+                   batch_size=size, notes=list(plan.notes))
