@@ -1,0 +1,284 @@
+"""Turns user intentions into engine jobs and engine results into state.
+
+Every engine call happens inside a job on the :class:`~app.jobs.JobRunner`
+worker; this module only composes engine functions and drops stale results
+(a result whose job id is not the latest of its kind).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app import attribution_api
+from app.jobs import JobContext, JobRunner
+from app.notify import Notifier
+from app.paths import LABELS_KEY, find_labels, read_labels
+from app.settings import Settings
+from app.state import AppState, Prediction
+from engine.attribution.types import AttributionRequest, AttributionResult
+from engine.featuremaps import extract_feature_maps, model_layers
+from engine.input_spec import spec_from_model
+from engine.model_io import LoadedModel, load_model
+from engine.preprocess import prepare_input
+from engine.types import FeatureMaps, InputSpec, LayerInfo, PreparedInput
+
+LOG = logging.getLogger("featurescope.controller")
+PREVIEW_METHOD = "eigen-cam"
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    model: LoadedModel
+    layers: tuple[LayerInfo, ...]
+    labels: tuple[str, ...]
+    labels_source: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _MapsResult:
+    prepared: PreparedInput
+    maps: FeatureMaps
+    predictions: tuple[Prediction, ...]
+
+
+def top_k(maps: FeatureMaps, labels: tuple[str, ...], k: int = TOP_K) -> tuple[Prediction, ...]:
+    """Top-k classes of the first output when it looks like a class vector.
+
+    Softmax is applied only for display when the values are not already
+    probabilities; the engine's outputs are left untouched.
+    """
+    if not maps.outputs:
+        return ()
+    values = np.asarray(maps.outputs[0][1])
+    if values.dtype.kind not in "fiu" or values.size < 2:
+        return ()
+    flat = values.reshape(-1) if values.ndim <= 1 else values.reshape(values.shape[0], -1)[0]
+    if flat.size > 100_000:
+        return ()
+    flat = flat.astype(np.float64)
+    is_prob = bool(np.all(flat >= 0) and abs(flat.sum() - 1.0) < 1e-3)
+    scores = flat if is_prob else np.exp(flat - flat.max()) / np.exp(flat - flat.max()).sum()
+    order = np.argsort(-scores, kind="stable")[:k]
+    return tuple(Prediction(int(i), labels[i] if i < len(labels) else f"class {i}",
+                            float(scores[i]), True) for i in order)
+
+
+class Controller(QObject):
+    """Open models and inputs, run maps and attributions, keep the state current."""
+
+    mapsReady = Signal()
+    modelFailed = Signal(str)
+    attributionReady = Signal(object)
+    attributionPreview = Signal(object)
+    attributionProgress = Signal(object, float)
+    attributionStopped = Signal(str)
+
+    def __init__(self, state: AppState, runner: JobRunner, notifier: Notifier,
+                 settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.runner, self.notifier, self.settings = state, runner, notifier, settings
+        self.preference = "auto"
+        self._latest: dict[str, int] = {}
+        self._attr_started = 0.0
+        self._pending_image: Path | None = None
+        self._pending_spec: InputSpec | None = None
+        self._deferred: AttributionRequest | None = None
+        runner.started.connect(self._on_started)
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        runner.partial.connect(self._on_partial)
+        runner.progress.connect(self._on_progress)
+        runner.idle.connect(lambda: state.set_busy(False, ""))
+
+    # -- requests ------------------------------------------------------------------------
+    def open_model(self, path: str | Path, image: str | Path | None = None,
+                   spec: InputSpec | None = None) -> int:
+        """Load a model off the GUI thread; then run it on ``image`` (or the current one)."""
+        p = Path(path)
+        self._pending_image = Path(image) if image else self.state.image_path
+        self._pending_spec = spec
+
+        def work(ctx: JobContext) -> _Loaded:
+            t0 = time.perf_counter()
+            model = load_model(p)
+            ctx.cancel.check()
+            layers = model_layers(model)
+            labels_path = find_labels(model.info.path, model.info.metadata_value(LABELS_KEY))
+            labels = read_labels(labels_path) if labels_path else ()
+            return _Loaded(model, layers, labels, str(labels_path or ""),
+                           time.perf_counter() - t0)
+
+        self.runner.cancel()
+        return self._submit("model", work, f"Loading {p.name}")
+
+    def open_image(self, path: str | Path) -> int | None:
+        """Use another input file with the current model."""
+        self.state.set_input(Path(path), self.state.spec)
+        self.settings.add_recent("images", Path(path))
+        return self.run_maps()
+
+    def set_spec(self, spec: InputSpec) -> int | None:
+        """Change the preprocessing, remember it for this model and re-run."""
+        self.state.set_input(self.state.image_path, spec)
+        if self.state.model is not None:
+            self.settings.save_spec(self.state.model.sha256, spec)
+        return self.run_maps()
+
+    def set_labels(self, path: Path) -> None:
+        """Use a labels file chosen by the user."""
+        self.state.labels, self.state.labels_source = read_labels(path), str(path)
+        if self.state.maps is not None:
+            self.state.predictions = top_k(self.state.maps, self.state.labels)
+            self.state.predictionsChanged.emit()
+
+    def run_maps(self) -> int | None:
+        """Prepare the input and extract every layer's feature maps."""
+        model, image, spec = self.state.model, self.state.image_path, self.state.spec
+        if model is None or image is None:
+            return None
+        labels, preference = self.state.labels, self.preference
+
+        def work(ctx: JobContext) -> _MapsResult:
+            prepared = prepare_input(model.info, image, spec)
+            ctx.cancel.check()
+            maps = extract_feature_maps(model, prepared, None, preference,  # type: ignore[arg-type]
+                                        progress=ctx.progress, cancel=ctx.cancel,
+                                        request_id=ctx.job_id)
+            return _MapsResult(prepared, maps, top_k(maps, labels))
+
+        return self._submit("maps", work, f"Computing feature maps of {image.name}",
+                            supersede_running=True)
+
+    def run_attribution(self, request: AttributionRequest, preview: bool = True) -> int | None:
+        """Run an attribution; Eigen-CAM first as an instant preview for slower methods."""
+        if self.runner.active_kinds() & {"model", "maps"}:
+            # the input is being recomputed: run on the new one once it is there
+            self._deferred = request
+            self._attr_started = time.monotonic()
+            self.state.set_busy(True, f"{request.method} waits for the feature maps")
+            return -1
+        model, prepared = self.state.model, self.state.prepared
+        if model is None or prepared is None:
+            self.notifier.notify("warning", "Open a model and an input before an attribution.")
+            return None
+        preference = self.preference
+        want_preview = (preview and request.method != PREVIEW_METHOD
+                        and attribution_api.method(PREVIEW_METHOD) is not None)
+        layer = request.layer or self._default_cam_layer()
+
+        def work(ctx: JobContext) -> AttributionResult:
+            if want_preview and layer is not None:
+                quick = AttributionRequest(method=PREVIEW_METHOD, target=request.target,
+                                           layer=layer, request_id=ctx.job_id)
+                try:
+                    ctx.partial(attribution_api.run(model, prepared, quick, preference,
+                                                     cancel=ctx.cancel))
+                except Exception as exc:  # noqa: BLE001 - the preview is optional
+                    LOG.info("Eigen-CAM preview failed: %s", exc)
+                ctx.cancel.check()
+            return attribution_api.run(model, prepared, replace(request, request_id=ctx.job_id),
+                                       preference, progress=ctx.progress, cancel=ctx.cancel)
+
+        self._attr_started = time.monotonic()
+        return self._submit("attribution", work, f"Running {request.method}")
+
+    def cancel_attribution(self) -> None:
+        """Cancel the running or pending attribution."""
+        if self._deferred is not None:
+            self._deferred = None
+            self.attributionStopped.emit("cancelled")
+        job = self._latest.get("attribution")
+        if job is not None:
+            self.runner.cancel(job)
+
+    def _default_cam_layer(self) -> str | None:
+        layer = attribution_api.default_layer(self.state.layers)
+        return layer.name if layer is not None else None
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _submit(self, kind: str, work: object, label: str, supersede_running: bool = False
+                ) -> int:
+        job_id = self.runner.submit(kind, work, label,  # type: ignore[arg-type]
+                                    supersede_running=supersede_running)
+        self._latest[kind] = job_id
+        self.state.set_busy(True, label)
+        return job_id
+
+    def _is_latest(self, job_id: int, kind: str) -> bool:
+        return self._latest.get(kind) == job_id
+
+    def _on_started(self, job_id: int, kind: str, label: str) -> None:
+        if self._is_latest(job_id, kind):
+            self.state.set_busy(True, label)
+
+    def _on_progress(self, job_id: int, kind: str, progress: object) -> None:
+        if kind == "attribution" and self._is_latest(job_id, kind):
+            self.attributionProgress.emit(progress, time.monotonic() - self._attr_started)
+
+    def _on_partial(self, job_id: int, kind: str, value: object) -> None:
+        if kind == "attribution" and self._is_latest(job_id, kind):
+            self.attributionPreview.emit(value)
+
+    def _on_finished(self, job_id: int, kind: str, result: object) -> None:
+        if not self._is_latest(job_id, kind):
+            return
+        if isinstance(result, _Loaded):
+            self._model_loaded(result)
+        elif isinstance(result, _MapsResult):
+            self.state.set_maps(result.prepared, result.maps, result.predictions)
+            for warning in result.prepared.warnings:
+                self.notifier.notify("info", f"Input: {warning}")
+            self.mapsReady.emit()
+            deferred, self._deferred = self._deferred, None
+            if deferred is not None:
+                self.run_attribution(deferred)
+        elif isinstance(result, AttributionResult):
+            self.state.add_attribution(result)
+            self.attributionReady.emit(result)
+
+    def _model_loaded(self, loaded: _Loaded) -> None:
+        info = loaded.model.info
+        self.settings.add_recent("models", info.path)
+        self.state.set_model(loaded.model, loaded.layers, loaded.labels, loaded.labels_source)
+        for warning in loaded.model.warnings:
+            self.notifier.notify("warning", f"Model: {warning}")
+        spec = self._pending_spec or self.settings.load_spec(info.sha256) or \
+            spec_from_model(info)
+        image = self._pending_image
+        self._pending_spec, self._pending_image = None, None
+        self.state.set_input(image, spec)
+        if not any(la.exposable for la in loaded.layers):
+            self.notifier.notify("warning", "This model has no convolution layer that can be "
+                                 "shown.")
+        if image is not None:
+            self.run_maps()
+        else:
+            self._drop_deferred("model")
+
+    def _drop_deferred(self, kind: str) -> None:
+        if kind in ("model", "maps") and self._deferred is not None:
+            self._deferred = None
+            self.attributionStopped.emit("cancelled")
+
+    def _on_failed(self, job_id: int, kind: str, exc: object) -> None:
+        if self._is_latest(job_id, kind):
+            self._drop_deferred(kind)
+        if kind == "model" and self._is_latest(job_id, kind):
+            self.modelFailed.emit(str(exc))
+        if kind == "attribution" and self._is_latest(job_id, kind):
+            self.attributionStopped.emit("failed")
+
+    def _on_cancelled(self, job_id: int, kind: str) -> None:
+        if self._is_latest(job_id, kind):
+            self._drop_deferred(kind)
+        if kind == "attribution" and self._is_latest(job_id, kind):
+            self.attributionStopped.emit("cancelled")

@@ -1,0 +1,169 @@
+"""Exports (PNG of a view, .npy arrays, CSV statistics) and session files.
+
+Every file is written atomically through :mod:`engine.outputs`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtWidgets import QWidget
+
+from app.settings import spec_from_dict, spec_to_dict
+from app.state import AppState
+from engine.attribution.types import AttributionResult
+from engine.errors import InputError, OutputError
+from engine.maps_export import STATS_HEADER
+from engine.outputs import (
+    csv_text,
+    npy_bytes,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from engine.stats import as_images
+from engine.types import InputSpec
+
+SESSION_FORMAT = "featurescope-session"
+SESSION_VERSION = 1
+
+
+def widget_png(widget: QWidget) -> bytes:
+    """Render a widget (and its children) to PNG bytes."""
+    pixmap = widget.grab()
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        raise OutputError("The view could not be encoded as PNG.")
+    buffer.close()
+    return bytes(data.data())
+
+
+def export_view_png(widget: QWidget, path: Path) -> None:
+    """Save a PNG of a widget as shown."""
+    write_bytes_atomic(path, widget_png(widget))
+
+
+def export_channel_npy(state: AppState, path: Path, whole_layer: bool = False) -> None:
+    """Save the selected channel (or the whole layer) as float32 ``.npy``."""
+    maps = state.current_maps()
+    if maps is None:
+        raise OutputError("There are no feature maps to export yet.")
+    if whole_layer or state.channel is None:
+        array = maps.data
+    else:
+        array = as_images(maps.data)[state.channel]
+    write_bytes_atomic(path, npy_bytes(array))
+
+
+def export_heatmap_npy(result: AttributionResult | None, path: Path) -> None:
+    """Save an attribution heatmap (raw values) as ``.npy``."""
+    if result is None:
+        raise OutputError("There is no attribution heatmap to export yet.")
+    write_bytes_atomic(path, npy_bytes(result.heatmap))
+
+
+def stats_rows(state: AppState, all_layers: bool = True) -> list[list[object]]:
+    """Per-channel statistics rows (the engine's STATS_HEADER columns)."""
+    if state.maps is None:
+        raise OutputError("There are no statistics to export yet.")
+    chosen = state.maps.layers if all_layers else [m for m in state.maps.layers
+                                                   if m.layer.name == state.layer_name]
+    rows: list[list[object]] = []
+    for maps in chosen:
+        s = maps.stats
+        for c in range(len(s.mean)):
+            rows.append([maps.layer.name, c, float(s.min[c]), float(s.max[c]), float(s.mean[c]),
+                         float(s.std[c]), float(s.zero_fraction[c]), bool(s.dead[c])])
+    return rows
+
+
+def export_stats_csv(state: AppState, path: Path, all_layers: bool = True) -> None:
+    """Save per-channel statistics as CSV."""
+    write_text_atomic(path, csv_text(list(STATS_HEADER), stats_rows(state, all_layers)))
+
+
+@dataclass(frozen=True)
+class SessionData:
+    """What a session file reopens."""
+
+    model: Path
+    input: Path | None
+    spec: InputSpec | None
+    layer: str | None
+    channel: int | None
+    display: dict[str, Any]
+    attribution: dict[str, Any]
+
+
+def session_dict(state: AppState, attribution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The current session as JSON-ready data."""
+    if state.model is None:
+        raise OutputError("Open a model before saving a session.")
+    return {
+        "format": SESSION_FORMAT, "version": SESSION_VERSION,
+        "model": str(state.model.info.path), "model_sha256": state.model.sha256,
+        "input": str(state.image_path) if state.image_path else None,
+        "spec": spec_to_dict(state.spec) if state.spec else None,
+        "layer": state.layer_name, "channel": state.channel,
+        "display": {"colormap": state.colormap, "normalization": state.normalization,
+                    "sort": state.sort_key, "opacity": state.opacity},
+        "attribution": attribution or {},
+    }
+
+
+def save_session(state: AppState, path: Path, attribution: dict[str, Any] | None = None) -> None:
+    """Write a session file atomically."""
+    write_json_atomic(path, session_dict(state, attribution))
+
+
+def _resolve(value: object, folder: Path) -> Path | None:
+    if not isinstance(value, str) or not value:
+        return None
+    p = Path(value)
+    if p.is_absolute() and p.exists():
+        return p
+    beside = folder / p.name
+    return beside if beside.exists() else p
+
+
+def load_session(path: Path) -> SessionData:
+    """Read a session file (paths missing at their saved place are looked up beside it).
+
+    Raises
+    ------
+    InputError
+        Not a readable Featurescope session.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"'{Path(path).name}' is not a readable session file.", str(exc)) \
+            from exc
+    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+        raise InputError(f"'{Path(path).name}' is not a Featurescope session file.")
+    folder = Path(path).resolve().parent
+    model = _resolve(data.get("model"), folder)
+    if model is None:
+        raise InputError("The session file names no model.")
+    channel = data.get("channel")
+    display = data.get("display") if isinstance(data.get("display"), dict) else {}
+    attribution = data.get("attribution") if isinstance(data.get("attribution"), dict) else {}
+    return SessionData(model=model, input=_resolve(data.get("input"), folder),
+                       spec=spec_from_dict(data.get("spec")),
+                       layer=data.get("layer") if isinstance(data.get("layer"), str) else None,
+                       channel=channel if isinstance(channel, int) else None,
+                       display=display, attribution=attribution)
+
+
+def heatmap_stack(results: list[AttributionResult]) -> np.ndarray:
+    """All compared heatmaps as one (N, H, W) float32 array (same input size)."""
+    if not results:
+        raise OutputError("There are no attribution results to export.")
+    return np.stack([np.asarray(r.heatmap, dtype=np.float32) for r in results])

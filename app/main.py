@@ -1,0 +1,154 @@
+"""Featurescope's entry point: the GUI, ``--info``, ``--screenshot`` and the engine CLI.
+
+``featurescope inspect|maps|attribute ...`` runs the headless engine commands;
+``featurescope [MODEL] [IMAGE]`` opens the window (the bundled demo when no
+model is given). Qt and onnxruntime are imported only when needed so that
+``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+
+CLI_COMMANDS = ("inspect", "maps", "attribute")
+LOG = logging.getLogger("featurescope")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of the GUI entry point."""
+    parser = argparse.ArgumentParser(
+        prog="featurescope",
+        description="Open an ONNX CNN, browse its layers' feature maps and run attributions. "
+                    f"Headless commands: featurescope {{{','.join(CLI_COMMANDS)}}} --help.")
+    parser.add_argument("model", nargs="?", help="an .onnx model or a .fsession file "
+                        "(default: the bundled demo)")
+    parser.add_argument("image", nargs="?", help="an image, .npy tensor or .wav input")
+    parser.add_argument("--info", action="store_true",
+                        help="print versions, paths and execution providers, then exit")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="open the window, wait until everything is shown, save a PNG, exit")
+    parser.add_argument("--layer", help="with --screenshot: the layer to show")
+    parser.add_argument("--channel", type=int, help="with --screenshot: the channel to open")
+    parser.add_argument("--attribution", metavar="METHOD",
+                        help="with --screenshot: run this attribution method first")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="with --screenshot: give up after this many seconds")
+    parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--verbose", action="store_true", help="log details to stderr")
+    return parser
+
+
+def info_text() -> str:
+    """Versions, paths, onnxruntime providers and why CUDA is (not) used."""
+    from app.paths import DEMO_MODEL, RESOURCES
+    from engine import __version__
+
+    lines = [f"featurescope {__version__}", f"python {sys.version.split()[0]} "
+             f"({platform.platform()})", f"executable {sys.executable}",
+             f"package {Path(__file__).resolve().parent.parent}",
+             f"resources {RESOURCES} ({'present' if RESOURCES.is_dir() else 'MISSING'})",
+             f"demo model {DEMO_MODEL} ({'present' if DEMO_MODEL.is_file() else 'MISSING'})"]
+    try:
+        import onnxruntime as ort
+
+        from engine.providers import cuda_status
+
+        lines.append(f"onnxruntime {ort.__version__} ({ort.get_device()} build)")
+        lines.append(f"available providers {', '.join(ort.get_available_providers())}")
+        status = cuda_status()
+        if status.usable:
+            lines.append(f"GPU {status.device_name or '?'}: CUDA will be tried first")
+        else:
+            lines.append(f"CUDA unused: {status.reason}"
+                         + (f" (GPU {status.device_name})" if status.device_name else ""))
+    except ImportError as exc:
+        lines.append(f"onnxruntime is not installed ({exc})")
+    for name in ("onnx", "numpy", "PySide6", "pyqtgraph"):
+        try:
+            module = __import__(name)
+            lines.append(f"{name} {getattr(module, '__version__', '?')}")
+        except ImportError:
+            lines.append(f"{name} not installed")
+    from app.settings import APPLICATION, ORGANIZATION
+
+    lines.append(f"settings organisation '{ORGANIZATION}', application '{APPLICATION}'")
+    return "\n".join(lines)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("PIL", "pyqtgraph"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Create the application and window; return the exit code."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from app.notify import ExceptHooks, Notifier
+    from app.paths import DEMO_IMAGE, DEMO_MODEL
+    from app.settings import APPLICATION, ORGANIZATION
+    from app.views.common import configure_pyqtgraph
+
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_pyqtgraph()
+    from app.main_window import MainWindow
+
+    notifier = Notifier()
+    hooks = ExceptHooks(notifier)
+    hooks.install()
+    window = MainWindow(notifier)
+    window.controller.preference = args.provider
+    paths = [Path(p) for p in (args.model, args.image) if p]
+    if not paths:
+        paths = [DEMO_MODEL, DEMO_IMAGE]
+    elif len(paths) == 1 and args.model and Path(args.model).suffix.lower() == ".onnx":
+        paths.append(DEMO_IMAGE)
+    if args.screenshot:
+        from app.screenshot import Screenshot
+
+        shot = Screenshot(window, Path(args.screenshot), args.layer, args.channel,
+                          args.attribution, args.timeout)
+        window.show()
+        app.processEvents()
+        window.default_layout(1600, 1000)
+        shot.start(paths)
+        code = app.exec()
+        hooks.uninstall()
+        return shot.exit_code if code == 0 else code
+    window.show()
+    window.open_paths(paths)
+    code = app.exec()
+    hooks.uninstall()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the engine CLI, ``--info`` or the GUI; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in CLI_COMMANDS:
+        from engine.cli import main as cli_main
+
+        return cli_main(argv)
+    args = build_parser().parse_args(argv)
+    if args.info:
+        sys.stdout.write(info_text() + "\n")
+        return 0
+    _setup_logging(args.verbose)
+    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith(
+            "linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    return run_gui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

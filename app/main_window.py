@@ -1,0 +1,287 @@
+"""The main window: docks bound to the state, an information bar, the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import export
+from app.actions import Actions
+from app.controller import Controller
+from app.jobs import JobRunner
+from app.notify import Notice, Notifier
+from app.paths import ICON, kind_of
+from app.settings import Settings
+from app.state import AppState
+from app.views.attribution_panel import AttributionPanel
+from app.views.channel_detail import ChannelDetail
+from app.views.input_panel import InputPanel
+from app.views.layer_tree import LayerTree
+from app.views.model_card import ModelCard, provider_text
+from app.views.mosaic import MosaicView
+from app.views.overview import Overview
+from engine.errors import EngineError
+
+LEVEL_STYLE = {"error": "background:#5a1f1f; color:#ffd0d0",
+               "warning": "background:#4d3d12; color:#ffe9b0",
+               "info": "background:#1f3a4d; color:#d0ecff"}
+
+
+class InfoBar(QFrame):
+    """A non-modal message strip above the views; never blocks the event loop."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("", self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("✕", self)
+        close.setFlat(True)
+        close.setFixedWidth(28)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 4, 4)
+        row.addWidget(self.label, 1)
+        row.addWidget(close)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_notice(self, notice: Notice) -> None:
+        """Show a notice; information hides itself after a few seconds."""
+        self.setStyleSheet(LEVEL_STYLE.get(notice.level, LEVEL_STYLE["info"]))
+        self.label.setText(notice.message)
+        self.label.setToolTip(notice.detail[:2000] if notice.detail else "")
+        self.show()
+        if notice.level == "info":
+            self._timer.start(8000)
+        else:
+            self._timer.stop()
+
+
+class MainWindow(QMainWindow):
+    """Featurescope's window: layers left, mosaic centre, input/channel/attribution right."""
+
+    def __init__(self, notifier: Notifier | None = None, settings: Settings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Featurescope")
+        if ICON.is_file():
+            self.setWindowIcon(QIcon(str(ICON)))
+        self.setObjectName("FeaturescopeMainWindow")
+        self.notifier = notifier or Notifier(self)
+        self.settings = settings or Settings()
+        self.state = AppState(self)
+        self.runner = JobRunner(self.notifier, self)
+        self.controller = Controller(self.state, self.runner, self.notifier, self.settings, self)
+        self._build()
+        self.actions_ = Actions(self)
+        self._restore()
+        self.setAcceptDrops(True)
+        self.notifier.notified.connect(self.infobar.show_notice)
+        self.state.busyChanged.connect(self._busy)
+        self.state.mapsChanged.connect(self._provider)
+        self.state.modelChanged.connect(self._title)
+        self.state.inputChanged.connect(self._title)
+        self.state.channelChanged.connect(lambda _c: self.raise_dock(self.channel_dock))
+
+    # -- layout ----------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build(self) -> None:
+        self.mosaic = MosaicView(self.state, self)
+        self.overview = Overview(self.state, self)
+        self.infobar = InfoBar(self)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.mosaic)
+        splitter.addWidget(self.overview)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([640, 240])
+        central = QWidget(self)
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.infobar)
+        column.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.layer_tree = LayerTree(self.state, self)
+        self.model_card = ModelCard(self.state, self)
+        self.input_panel = InputPanel(self.state, self)
+        self.channel = ChannelDetail(self.state, self)
+        self.attribution = AttributionPanel(self.state, self.controller, self)
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.layers_dock = self._dock("Layers", self.layer_tree, left)
+        self.model_dock = self._dock("Model", self.model_card, left)
+        self.tabifyDockWidget(self.layers_dock, self.model_dock)
+        self.input_dock = self._dock("Input", self.input_panel, right)
+        self.channel_dock = self._dock("Channel", self.channel, right)
+        self.attribution_dock = self._dock("Attribution", self.attribution, right)
+        self.tabifyDockWidget(self.input_dock, self.channel_dock)
+        self.tabifyDockWidget(self.channel_dock, self.attribution_dock)
+        self.layers_dock.raise_()
+        self.input_dock.raise_()
+        self.input_panel.specEdited.connect(self.controller.set_spec)
+        self.input_panel.labelsRequested.connect(lambda: self.actions_.choose_labels())
+
+        self.busy_bar = QProgressBar(self)
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.hide()
+        self.busy_label = QLabel("", self)
+        self.provider_label = QLabel("Provider: not run yet", self)
+        status = self.statusBar()
+        status.addWidget(self.busy_bar)
+        status.addWidget(self.busy_label, 1)
+        status.addPermanentWidget(self.provider_label)
+
+    def _restore(self) -> None:
+        geometry, dock_state = self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:  # once the tabified docks have settled their minimum sizes
+            QTimer.singleShot(0, lambda: self.default_layout(1500, 920))
+        if dock_state is not None:
+            self.restoreState(dock_state)
+        self.state.set_display(colormap=self.settings.get("colormap", "viridis"),
+                               normalization=self.settings.get("normalization", "channel"),
+                               sort_key=self.settings.get("sort", "index"))
+
+    def default_layout(self, width: int, height: int) -> None:
+        """Resize the window and give the side docks their default widths."""
+        self.resize(width, height)
+        self.resizeDocks([self.layers_dock, self.input_dock], [width * 27 // 100,
+                                                               width * 30 // 100],
+                         Qt.Orientation.Horizontal)
+
+    def raise_dock(self, dock: QDockWidget) -> None:
+        """Bring a tabified dock to the front."""
+        dock.show()
+        dock.raise_()
+
+    # -- status ----------------------------------------------------------------------------
+    def _busy(self, busy: bool, text: str) -> None:
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setText(text + ("…" if busy and text else ""))
+
+    def _provider(self) -> None:
+        self.provider_label.setText("Provider: " + provider_text(self.state.run_info))
+        if self.state.run_info is not None:
+            self.provider_label.setToolTip(", ".join(self.state.run_info.providers))
+
+    def _title(self) -> None:
+        parts = ["Featurescope"]
+        if self.state.model is not None:
+            parts.append(self.state.model.info.path.name)
+        if self.state.image_path is not None:
+            parts.append(self.state.image_path.name)
+        self.setWindowTitle(" — ".join(parts))
+
+    # -- opening -----------------------------------------------------------------------------
+    def open_paths(self, paths: list[Path]) -> None:
+        """Open dropped or command-line files by kind (model, image, session)."""
+        models = [p for p in paths if kind_of(p) == "model"]
+        images = [p for p in paths if kind_of(p) == "image"]
+        sessions = [p for p in paths if kind_of(p) == "session"]
+        unknown = [p for p in paths if kind_of(p) == "unknown"]
+        if sessions:
+            self.open_session(sessions[0])
+        elif models:
+            self.controller.open_model(models[0], images[0] if images else None)
+        elif images:
+            if self.state.model is None:
+                self.state.set_input(images[0], self.state.spec)
+                self.notifier.notify("info", "Image noted; open a model to run it.")
+            else:
+                self.controller.open_image(images[0])
+        for p in unknown:
+            self.notifier.notify("warning", f"'{p.name}' is not a model (.onnx), an image, "
+                                 "a tensor (.npy), audio (.wav) or a session file.")
+
+    def open_session(self, path: Path) -> None:
+        """Reopen the model, input, spec and settings saved in a session file."""
+        try:
+            data = export.load_session(path)
+        except EngineError as exc:
+            self.notifier.error(exc)
+            return
+        self.settings.add_recent("sessions", path)
+        display = data.display
+        self.state.set_display(
+            colormap=display.get("colormap") if isinstance(display.get("colormap"), str) else None,
+            normalization=display.get("normalization")
+            if isinstance(display.get("normalization"), str) else None,
+            sort_key=display.get("sort") if isinstance(display.get("sort"), str) else None)
+        self._session_selection = (data.layer, data.channel, data.attribution)
+        self.controller.mapsReady.connect(self._apply_session_selection,
+                                          type=Qt.ConnectionType.SingleShotConnection)
+        self.controller.open_model(data.model, data.input, data.spec)
+
+    def _apply_session_selection(self) -> None:
+        layer, channel, attribution = getattr(self, "_session_selection", (None, None, {}))
+        if layer and self.state.layer_info(layer) is not None:
+            self.state.select_layer(layer)
+        if channel is not None and self.state.current_maps() is not None:
+            self.state.select_channel(channel)
+        method = attribution.get("method") if isinstance(attribution, dict) else None
+        if isinstance(method, str) and self.attribution.select_method(method):
+            layer = attribution.get("layer")
+            if isinstance(layer, str) and self.state.layer_info(layer) is not None:
+                self.attribution.layer.setCurrentText(layer)
+            params = attribution.get("params")
+            for name, value in (params.items() if isinstance(params, dict) else ()):
+                self.attribution.params.set_value(str(name), value)
+
+    def session_attribution(self) -> dict[str, object]:
+        """The attribution panel's choices for a session file."""
+        info = self.attribution.current_method()
+        if info is None:
+            return {}
+        try:
+            params = dict(self.attribution.params.values())
+        except EngineError:
+            params = {}
+        return {"method": info.name, "layer": self.attribution.layer.currentText() or None,
+                "params": params}
+
+    # -- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # -- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.save_window_state(self.saveGeometry(), self.saveState())
+        self.settings.put("colormap", self.state.colormap)
+        self.settings.put("normalization", self.state.normalization)
+        self.settings.put("sort", self.state.sort_key)
+        self.settings.sync()
+        self.runner.shutdown(timeout=10.0)
+        super().closeEvent(event)

@@ -1,0 +1,172 @@
+"""The application's one state object: what is open and how it is shown.
+
+Views read from :class:`AppState` and connect to its change signals; they never
+compute what the engine computes and never hold their own copy of the model.
+The controller (``app.controller``) is the only writer of engine results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.attribution.types import AttributionResult
+from engine.model_io import LoadedModel
+from engine.types import FeatureMaps, InputSpec, LayerInfo, LayerMaps, PreparedInput, RunInfo
+
+NORMALIZATIONS: tuple[str, ...] = ("channel", "layer", "fixed")
+SORT_KEYS: tuple[str, ...] = ("index", "mean", "max", "sparsity")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of the top-k table."""
+
+    index: int
+    label: str
+    score: float
+    probability: bool
+
+
+class AppState(QObject):
+    """Model, input, feature maps, selection and display settings, with change signals."""
+
+    modelChanged = Signal()
+    inputChanged = Signal()
+    mapsChanged = Signal()
+    predictionsChanged = Signal()
+    layerChanged = Signal(str)
+    channelChanged = Signal(int)
+    displayChanged = Signal()
+    attributionsChanged = Signal()
+    busyChanged = Signal(bool, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model: LoadedModel | None = None
+        self.layers: tuple[LayerInfo, ...] = ()
+        self.labels: tuple[str, ...] = ()
+        self.labels_source: str = ""
+        self.image_path: Path | None = None
+        self.spec: InputSpec | None = None
+        self.prepared: PreparedInput | None = None
+        self.maps: FeatureMaps | None = None
+        self.run_info: RunInfo | None = None
+        self.predictions: tuple[Prediction, ...] = ()
+        self.layer_name: str | None = None
+        self.channel: int | None = None
+        self.colormap: str = "viridis"
+        self.normalization: str = "channel"
+        self.fixed_range: tuple[float, float] = (0.0, 6.0)
+        self.sort_key: str = "index"
+        self.opacity: float = 0.5
+        self.attributions: list[AttributionResult] = []
+        self.busy: bool = False
+        self.busy_text: str = ""
+
+    # -- writers used by the controller -------------------------------------------------
+    def set_model(self, model: LoadedModel | None, layers: tuple[LayerInfo, ...],
+                  labels: tuple[str, ...] = (), labels_source: str = "") -> None:
+        """A new model: everything derived from the previous one is dropped."""
+        self.model, self.layers = model, layers
+        self.labels, self.labels_source = labels, labels_source
+        self.prepared, self.maps, self.predictions = None, None, ()
+        self.attributions = []
+        self.channel = None
+        keep = self.layer_name if any(la.name == self.layer_name for la in layers) else None
+        self.layer_name = keep
+        self.modelChanged.emit()
+        self.mapsChanged.emit()
+        self.predictionsChanged.emit()
+        self.attributionsChanged.emit()
+
+    def set_input(self, path: Path | None, spec: InputSpec | None) -> None:
+        """The chosen image and preprocessing (before the run)."""
+        self.image_path, self.spec = path, spec
+        self.inputChanged.emit()
+
+    def set_maps(self, prepared: PreparedInput, maps: FeatureMaps,
+                 predictions: tuple[Prediction, ...]) -> None:
+        """A finished feature-map run."""
+        self.prepared, self.maps, self.run_info = prepared, maps, maps.run
+        self.predictions = predictions
+        names = [m.layer.name for m in maps.layers]
+        if self.layer_name not in names:
+            self.layer_name = names[0] if names else None
+        self.attributions = []
+        self.inputChanged.emit()
+        self.mapsChanged.emit()
+        self.predictionsChanged.emit()
+        self.attributionsChanged.emit()
+        if self.layer_name is not None:
+            self.layerChanged.emit(self.layer_name)
+
+    def add_attribution(self, result: AttributionResult, keep: int = 6) -> None:
+        """Append a finished attribution (newest first in :attr:`attributions`)."""
+        self.attributions.insert(0, result)
+        del self.attributions[keep:]
+        self.attributionsChanged.emit()
+
+    def clear_attributions(self) -> None:
+        """Forget every attribution result."""
+        self.attributions = []
+        self.attributionsChanged.emit()
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        """Whether engine work is running, and what."""
+        self.busy, self.busy_text = busy, text
+        self.busyChanged.emit(busy, text)
+
+    # -- selection and display ---------------------------------------------------------
+    def select_layer(self, name: str) -> None:
+        """Show the layer called ``name`` (no-op if unchanged)."""
+        if name == self.layer_name:
+            return
+        self.layer_name = name
+        self.channel = None
+        self.layerChanged.emit(name)
+
+    def select_channel(self, channel: int) -> None:
+        """Open one channel of the current layer."""
+        self.channel = channel
+        self.channelChanged.emit(channel)
+
+    def set_display(self, *, colormap: str | None = None, normalization: str | None = None,
+                    sort_key: str | None = None, opacity: float | None = None,
+                    fixed_range: tuple[float, float] | None = None) -> None:
+        """Change how maps are drawn; one ``displayChanged`` for all changes."""
+        changed = False
+        for name, value in (("colormap", colormap), ("normalization", normalization),
+                            ("sort_key", sort_key), ("opacity", opacity),
+                            ("fixed_range", fixed_range)):
+            if value is not None and getattr(self, name) != value:
+                setattr(self, name, value)
+                changed = True
+        if changed:
+            self.displayChanged.emit()
+
+    # -- readers -------------------------------------------------------------------------
+    def current_maps(self) -> LayerMaps | None:
+        """The feature maps of the selected layer, if computed."""
+        if self.maps is None or self.layer_name is None:
+            return None
+        try:
+            return self.maps.layer(self.layer_name)
+        except KeyError:
+            return None
+
+    def layer_info(self, name: str | None = None) -> LayerInfo | None:
+        """The catalogue entry of a layer (default: the selected one)."""
+        wanted = self.layer_name if name is None else name
+        for layer in self.layers:
+            if layer.name == wanted:
+                return layer
+        return None
+
+    def label(self, index: int) -> str:
+        """The class label of ``index`` or ``class N``."""
+        if 0 <= index < len(self.labels):
+            return self.labels[index]
+        return f"class {index}"
