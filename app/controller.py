@@ -12,25 +12,25 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app import attribution_api
 from app.jobs import JobContext, JobRunner
 from app.notify import Notifier
-from app.paths import LABELS_KEY, find_labels, read_labels
+from app.paths import LABELS_DIR
 from app.settings import Settings
-from app.state import AppState, Prediction
+from app.state import AppState
 from engine.attribution.types import AttributionRequest, AttributionResult
+from engine.errors import EngineError
 from engine.featuremaps import extract_feature_maps, model_layers
 from engine.input_spec import spec_from_model
 from engine.model_io import LoadedModel, load_model
+from engine.predictions import LABELS_KEY, find_labels, read_labels, top_k
 from engine.preprocess import prepare_input
-from engine.types import FeatureMaps, InputSpec, LayerInfo, PreparedInput
+from engine.types import FeatureMaps, InputSpec, LayerInfo, Prediction, PreparedInput
 
 LOG = logging.getLogger("featurescope.controller")
 PREVIEW_METHOD = "eigen-cam"
-TOP_K = 5
 
 
 @dataclass(frozen=True)
@@ -47,28 +47,6 @@ class _MapsResult:
     prepared: PreparedInput
     maps: FeatureMaps
     predictions: tuple[Prediction, ...]
-
-
-def top_k(maps: FeatureMaps, labels: tuple[str, ...], k: int = TOP_K) -> tuple[Prediction, ...]:
-    """Top-k classes of the first output when it looks like a class vector.
-
-    Softmax is applied only for display when the values are not already
-    probabilities; the engine's outputs are left untouched.
-    """
-    if not maps.outputs:
-        return ()
-    values = np.asarray(maps.outputs[0][1])
-    if values.dtype.kind not in "fiu" or values.size < 2:
-        return ()
-    flat = values.reshape(-1) if values.ndim <= 1 else values.reshape(values.shape[0], -1)[0]
-    if flat.size > 100_000:
-        return ()
-    flat = flat.astype(np.float64)
-    is_prob = bool(np.all(flat >= 0) and abs(flat.sum() - 1.0) < 1e-3)
-    scores = flat if is_prob else np.exp(flat - flat.max()) / np.exp(flat - flat.max()).sum()
-    order = np.argsort(-scores, kind="stable")[:k]
-    return tuple(Prediction(int(i), labels[i] if i < len(labels) else f"class {i}",
-                            float(scores[i]), True) for i in order)
 
 
 class Controller(QObject):
@@ -112,7 +90,8 @@ class Controller(QObject):
             model = load_model(p)
             ctx.cancel.check()
             layers = model_layers(model)
-            labels_path = find_labels(model.info.path, model.info.metadata_value(LABELS_KEY))
+            labels_path = find_labels(model.info.path, model.info.metadata_value(LABELS_KEY),
+                                      LABELS_DIR)
             labels = read_labels(labels_path) if labels_path else ()
             return _Loaded(model, layers, labels, str(labels_path or ""),
                            time.perf_counter() - t0)
@@ -135,9 +114,14 @@ class Controller(QObject):
 
     def set_labels(self, path: Path) -> None:
         """Use a labels file chosen by the user."""
-        self.state.labels, self.state.labels_source = read_labels(path), str(path)
+        try:
+            labels = read_labels(path)
+        except EngineError as exc:
+            self.notifier.error(exc)
+            return
+        self.state.labels, self.state.labels_source = labels, str(path)
         if self.state.maps is not None:
-            self.state.predictions = top_k(self.state.maps, self.state.labels)
+            self.state.predictions = top_k(self.state.maps.outputs, self.state.labels)
             self.state.predictionsChanged.emit()
 
     def run_maps(self) -> int | None:
@@ -153,7 +137,7 @@ class Controller(QObject):
             maps = extract_feature_maps(model, prepared, None, preference,  # type: ignore[arg-type]
                                         progress=ctx.progress, cancel=ctx.cancel,
                                         request_id=ctx.job_id)
-            return _MapsResult(prepared, maps, top_k(maps, labels))
+            return _MapsResult(prepared, maps, top_k(maps.outputs, labels))
 
         return self._submit("maps", work, f"Computing feature maps of {image.name}",
                             supersede_running=True)

@@ -7,27 +7,24 @@ The controller (``app.controller``) is the only writer of engine results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from engine.attribution.types import AttributionResult
 from engine.model_io import LoadedModel
-from engine.types import FeatureMaps, InputSpec, LayerInfo, LayerMaps, PreparedInput, RunInfo
+from engine.types import (
+    FeatureMaps,
+    InputSpec,
+    LayerInfo,
+    LayerMaps,
+    Prediction,
+    PreparedInput,
+    RunInfo,
+)
 
 NORMALIZATIONS: tuple[str, ...] = ("channel", "layer", "fixed")
 SORT_KEYS: tuple[str, ...] = ("index", "mean", "max", "sparsity")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One row of the top-k table."""
-
-    index: int
-    label: str
-    score: float
-    probability: bool
 
 
 class AppState(QObject):

@@ -256,3 +256,13 @@ class Progress:
     def fraction(self) -> float:
         """Fraction done in [0, 1]."""
         return 0.0 if self.total <= 0 else min(1.0, self.done / self.total)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of a top-k table: class index, label, score, and whether it is a probability."""
+
+    index: int
+    label: str
+    score: float
+    probability: bool

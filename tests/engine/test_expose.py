@@ -54,3 +54,14 @@ def test_special_cases_reported() -> None:
     values = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds),
                       strict=True))
     np.testing.assert_array_equal(values[f"{inp}__featurescope_exposed"], feeds[inp])
+
+
+def test_output_types_without_shape_inference() -> None:
+    from engine.graph.expose import _TypeTable
+
+    model = plain_cnn()
+    table = _TypeTable(model)
+    for layer in find_layers(model):
+        assert table.of(layer.tensor) == 1  # FLOAT, told from the producers alone
+    new, _ = expose_tensors(model, [layer.tensor for layer in find_layers(model)])
+    assert all(o.type.tensor_type.elem_type == 1 for o in new.graph.output)

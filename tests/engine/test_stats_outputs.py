@@ -82,3 +82,10 @@ def test_unwritable_parent(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="Cannot create the output folder"), \
             atomic_directory(blocker / "sub"):
         pass
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    write_bytes_atomic(tmp_path / "x.bin", b"1")
+    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o666 & ~mask
