@@ -42,3 +42,31 @@ test: lint test-all test-engine-headless
 
 clean:
 	rm -rf $(VENV) $(HEADLESS) .pytest_cache
+
+# --- Installers (packaging/README.md): one command per artifact, into dist/ ---
+.PHONY: package package-cuda deb smoke
+BUNDLE_CPU := dist/cpu/featurescope/featurescope
+
+# CPU bundle (dist/cpu/featurescope), .tar.gz and makeself .run
+package:
+	packaging/build_bundle.sh cpu
+	packaging/linux/build_archives.sh cpu all
+
+# CUDA bundle (onnxruntime-gpu + NVIDIA CUDA 13/cuDNN 9 wheels, ~2.7 GB) and its .tar.gz
+package-cuda:
+	packaging/build_bundle.sh cuda
+	packaging/linux/build_archives.sh cuda tar
+
+# .deb of the CPU bundle (FLAVOUR=cuda for featurescope-cuda); test: sudo packaging/linux/test_deb_chroot.sh
+FLAVOUR ?= cpu
+deb:
+	@[ -x dist/$(FLAVOUR)/featurescope/featurescope ] || packaging/build_bundle.sh $(FLAVOUR)
+	packaging/linux/build_deb.sh $(FLAVOUR)
+
+# The built CPU bundle in a clean environment (env -i, no Python on PATH), demo + a real model
+smoke:
+	@[ -x $(BUNDLE_CPU) ] || packaging/build_bundle.sh cpu
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required to fetch the real model"; exit 1; }
+	model=$$($(PYTHON) -c "from tests.real_models import fetch; print(fetch('ppocrv4_det_dbnet'))") && \
+	page=$$($(PYTHON) -c "from tests.real_models import fetch; print(fetch('page'))") && \
+	packaging/smoke_test.sh $(BUNDLE_CPU) --real-model "$$model" --real-input "$$page"
