@@ -60,6 +60,43 @@ def _gpu_name(lib: ctypes.CDLL) -> tuple[int, str]:
     return count.value, buffer.value.decode(errors="replace")
 
 
+def cuda_memory(device: int = 0) -> tuple[int, int] | None:
+    """Free and total bytes of a GPU's memory, from the CUDA driver; None if unknown.
+
+    Uses the device's primary context (the one onnxruntime's CUDA provider
+    uses), retained and released around ``cuMemGetInfo``; call it after a CUDA
+    session exists so the query does not create the context itself.
+    """
+    lib = _driver_library()
+    if lib is None:
+        return None
+    try:
+        if lib.cuInit(0) != 0:
+            return None
+        handle = ctypes.c_int(0)
+        if lib.cuDeviceGet(ctypes.byref(handle), device) != 0:
+            return None
+        context = ctypes.c_void_p()
+        if lib.cuDevicePrimaryCtxRetain(ctypes.byref(context), handle) != 0:
+            return None
+        release = getattr(lib, "cuDevicePrimaryCtxRelease_v2", None) or \
+            lib.cuDevicePrimaryCtxRelease
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        try:
+            if lib.cuCtxPushCurrent_v2(context) != 0:
+                return None
+            try:
+                status = lib.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total))
+            finally:
+                popped = ctypes.c_void_p()
+                lib.cuCtxPopCurrent_v2(ctypes.byref(popped))
+        finally:
+            release(handle)
+    except (OSError, AttributeError):
+        return None
+    return (int(free.value), int(total.value)) if status == 0 else None
+
+
 @functools.cache
 def cuda_status() -> CudaStatus:
     """Diagnose whether the CUDA execution provider can be used on this machine.

@@ -7,6 +7,7 @@ import io
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +27,18 @@ from engine.types import RunInfo
 
 OptLevel = Literal["all", "extended", "basic", "disabled"]
 OPT_LEVELS: tuple[OptLevel, ...] = ("all", "extended", "basic", "disabled")
+#: CUDA provider options as sorted (key, value) string pairs: hashable, part of cache keys.
+ProviderOptions = tuple[tuple[str, str], ...]
+#: CUDA provider options that switch TensorFloat-32 off (exact fp32 convolutions/GEMMs).
+EXACT_FP32: ProviderOptions = (("use_tf32", "0"),)
+
+
+def provider_options(options: Mapping[str, object] | ProviderOptions | None) -> ProviderOptions:
+    """Normalise CUDA provider options to sorted ``(key, value)`` string pairs."""
+    if not options:
+        return ()
+    items = options.items() if isinstance(options, Mapping) else options
+    return tuple(sorted((str(k), str(v)) for k, v in items))
 
 
 def _graph_opt(level: OptLevel) -> Any:
@@ -87,8 +100,34 @@ class Session:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
+    def device_values(self, values: Mapping[str, np.ndarray], device: str | None = None
+                      ) -> dict[str, Any]:
+        """Copy inputs that stay constant over many runs to the device once.
+
+        Parameters
+        ----------
+        values
+            Input name to array.
+        device
+            ``cuda`` or ``cpu``; default: the device of this session's provider.
+
+        Returns
+        -------
+        dict
+            Input name to ``onnxruntime.OrtValue``, for ``run(..., resident=)``.
+        """
+        import onnxruntime as ort
+
+        where = device or ("cuda" if self.info.provider == CUDA else "cpu")
+        try:
+            return {name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), where, 0)
+                    for name, value in values.items()}
+        except Exception as exc:
+            raise translate_error(exc, "run") from exc
+
     def run(self, feeds: dict[str, np.ndarray], fetch: list[str] | tuple[str, ...] | None = None,
-            cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
+            cancel: CancelToken | None = None, resident: Mapping[str, Any] | None = None
+            ) -> dict[str, np.ndarray]:
         """Run once and return the requested outputs as host arrays.
 
         On CUDA all outputs stay on the device (IO binding) and only ``fetch``
@@ -103,6 +142,9 @@ class Session:
         cancel
             Cancelling it terminates the pass in flight (``RunOptions.terminate``)
             and raises :class:`engine.errors.Cancelled`.
+        resident
+            More inputs, already on the device (:meth:`device_values`); they
+            are bound without a copy (IO binding, on any provider).
         """
         import onnxruntime as ort
 
@@ -117,8 +159,8 @@ class Session:
             cancel.check()
             cancel.add_callback(terminate)
         try:
-            if self.info.provider == CUDA:
-                return self._run_bound(feeds, names, options)
+            if self.info.provider == CUDA or resident:
+                return self._run_bound(feeds, names, options, resident or {})
             values = self.session.run(names, feeds, options)
         except EngineError:
             raise
@@ -132,18 +174,21 @@ class Session:
         return dict(zip(names, values, strict=True))
 
     def _run_bound(self, feeds: dict[str, np.ndarray], names: list[str],
-                   options: Any) -> dict[str, np.ndarray]:
+                   options: Any, resident: Mapping[str, Any]) -> dict[str, np.ndarray]:
         binding = self.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name, value in resident.items():
+            binding.bind_ortvalue_input(name, value)
+        device = "cuda" if self.info.provider == CUDA else "cpu"
         for name in self.output_names:
-            binding.bind_output(name, "cuda")
+            binding.bind_output(name, device)
         self.session.run_with_iobinding(binding, options)
         values = dict(zip(self.output_names, binding.get_outputs(), strict=True))
         return {name: values[name].numpy() for name in names}
 
 
-def _quiet_session(data: bytes, options: Any, providers: list[str]) -> Any:
+def _quiet_session(data: bytes, options: Any, providers: list[Any]) -> Any:
     """Create a session; onnxruntime's wrapper prints its provider retries to stdout."""
     import onnxruntime as ort
 
@@ -152,7 +197,8 @@ def _quiet_session(data: bytes, options: Any, providers: list[str]) -> Any:
 
 
 def create_session(model: ModelProto | bytes, preference: ProviderPreference = "auto",
-                   opt_level: OptLevel = "all") -> Session:
+                   opt_level: OptLevel = "all",
+                   cuda_options: Mapping[str, object] | ProviderOptions | None = None) -> Session:
     """Create an onnxruntime session, reading back which provider really runs.
 
     Parameters
@@ -164,6 +210,9 @@ def create_session(model: ModelProto | bytes, preference: ProviderPreference = "
         ``auto``, ``cpu`` or ``cuda``.
     opt_level
         Graph optimisation level.
+    cuda_options
+        Options of the CUDA provider (e.g. :data:`EXACT_FP32`); ignored when
+        the session runs on CPU.
 
     Raises
     ------
@@ -178,12 +227,15 @@ def create_session(model: ModelProto | bytes, preference: ProviderPreference = "
     providers, reason = provider_list(preference)
     if preference == "cuda" and CUDA not in providers:
         raise ProviderError(f"CUDA was requested but cannot be used: {reason}.")
+    cuda_pairs = provider_options(cuda_options)
+    requested: list[Any] = [(p, dict(cuda_pairs)) if p == CUDA and cuda_pairs else p
+                            for p in providers]
     data = model if isinstance(model, bytes) else model.SerializeToString()
     options = ort.SessionOptions()
     options.graph_optimization_level = _graph_opt(opt_level)
     options.log_severity_level = 4  # errors surface as exceptions, not log lines
     try:
-        session = _quiet_session(data, options, providers)
+        session = _quiet_session(data, options, requested)
     except Exception as exc:
         if CUDA in providers and not is_out_of_memory(exc) and "implementation" not in str(exc):
             try:
@@ -206,28 +258,51 @@ def create_session(model: ModelProto | bytes, preference: ProviderPreference = "
 
 
 class SessionCache:
-    """A small LRU cache of sessions keyed by (model hash, exposed set, provider, level).
+    """A small LRU cache of sessions keyed by (model hash, exposed set, provider, level,
+    CUDA provider options).
 
     Parameters
     ----------
     capacity
         How many sessions to keep alive.
+    cuda_options
+        CUDA provider options applied to every :meth:`get` that gives none
+        (see :meth:`with_cuda_options`).
     """
 
-    def __init__(self, capacity: int = 6) -> None:
+    def __init__(self, capacity: int = 6,
+                 cuda_options: Mapping[str, object] | ProviderOptions | None = None) -> None:
         self._capacity = capacity
         self._items: OrderedDict[tuple[object, ...], Session] = OrderedDict()
         self._lock = threading.Lock()
+        self._cuda_options = provider_options(cuda_options)
+
+    def with_cuda_options(self, options: Mapping[str, object] | ProviderOptions | None
+                          ) -> SessionCache:
+        """A view of this cache (same sessions, same capacity) whose ``get`` uses ``options``."""
+        view = SessionCache.__new__(SessionCache)
+        view.__dict__.update(self.__dict__)
+        view._cuda_options = provider_options(options)
+        return view
 
     def get(self, model_hash: str, exposed: tuple[str, ...], preference: ProviderPreference,
-            opt_level: OptLevel, build: Any) -> Session:
-        """Return the cached session or create it with ``build()`` (a ModelProto)."""
-        key = (model_hash, frozenset(exposed), preference, opt_level)
+            opt_level: OptLevel, build: Any,
+            cuda_options: Mapping[str, object] | ProviderOptions | None = None) -> Session:
+        """Return the cached session or create it with ``build()`` (a ModelProto).
+
+        ``cuda_options`` (default: the cache's own) are part of the key only
+        where CUDA can be tried, so a CPU-only machine shares one session.
+        """
+        pairs = provider_options(cuda_options) if cuda_options is not None else \
+            self._cuda_options
+        if pairs and CUDA not in provider_list(preference)[0]:
+            pairs = ()
+        key = (model_hash, frozenset(exposed), preference, opt_level, pairs)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        session = create_session(build(), preference, opt_level)
+        session = create_session(build(), preference, opt_level, pairs)
         with self._lock:
             self._items[key] = session
             while len(self._items) > self._capacity:

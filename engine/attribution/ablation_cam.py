@@ -2,8 +2,11 @@
 
 Only the part of the graph after the layer runs (:mod:`engine.graph.suffix`):
 it is extracted once, checked to reproduce the model's output from the
-layer's activations, and fed batches of ablated activations. For a QLinearConv
-layer "zero" is the layer's output zero point (real value 0).
+layer's activations, and fed batches of ablated activations. By default the
+ablated batch is built inside the graph (:func:`engine.graph.fuse.ablation_graph`:
+channel indices in, Equal/Where against the activations, scores out), so
+per batch only the channel indices go in; ``fused=False`` builds it in numpy.
+For a QLinearConv layer "zero" is the layer's output zero point (real value 0).
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import numpy as np
 import onnx
 
 from engine.attribution.common import MethodOutput, top_variance
-from engine.attribution.context import DERIVED_SESSIONS, Context
+from engine.attribution.context import Context
 from engine.attribution.layers import Activations
 from engine.attribution.resample import resize_maps
 from engine.attribution.runner import run_batches
+from engine.attribution.targets import append_score_nodes
 from engine.errors import EngineError, RewriteError
 from engine.graph.batching import batch_feeds, verify_batching
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
+from engine.graph.fuse import ACTS, CHANNELS, SCORE, ablation_graph
+from engine.graph.nodes import NodeBuilder, elem_type_of
 from engine.graph.suffix import Suffix, extract_suffix
 from engine.session import Session
 
@@ -50,8 +56,8 @@ def _suffix_inputs(ctx: Context, cut: str) -> tuple[Suffix, dict[str, np.ndarray
     probe = extract_suffix(proto, cut, {})
     exposed, _ = expose_tensors(proto, [cut, *probe.side_inputs])
     key = f"{ctx.plan.key}:suffix-inputs:{cut}"
-    session = DERIVED_SESSIONS.get(key, (), ctx.preference, "disabled", lambda: exposed)
-    values = session.run(ctx.feeds, [cut, *probe.side_inputs])
+    session = ctx.derived.get(key, (), ctx.preference, "disabled", lambda: exposed)
+    values = session.run(ctx.feeds, [cut, *probe.side_inputs], cancel=ctx.cancel)
     types = {n: _NP_TO_ONNX.get(np.asarray(v).dtype, onnx.TensorProto.FLOAT)
              for n, v in values.items()}
     return extract_suffix(proto, cut, types), values
@@ -80,8 +86,8 @@ def batch_free_shapes(suffix: Suffix, values: dict[str, np.ndarray]) -> dict[str
 def _suffix_session(ctx: Context, suffix: Suffix, values: dict[str, np.ndarray]
                     ) -> tuple[Session, list[str], str, dict[str, np.ndarray]]:
     key = f"{ctx.plan.key}:suffix:{suffix.cut}"
-    session = DERIVED_SESSIONS.get(key, (), ctx.preference, "all", lambda: suffix.model)
-    out = session.run(values, [ctx.target.output])[ctx.target.output]
+    session = ctx.derived.get(key, (), ctx.preference, "all", lambda: suffix.model)
+    out = session.run(values, [ctx.target.output], cancel=ctx.cancel)[ctx.target.output]
     got = float(ctx.target.score(out)[0])
     if not abs(got - ctx.target_score) <= 1e-3 * max(1.0, abs(ctx.target_score)):
         raise RewriteError("The graph after the layer does not reproduce the model's score.",
@@ -100,7 +106,45 @@ def _suffix_session(ctx: Context, suffix: Suffix, values: dict[str, np.ndarray]
     return session, tiled, "single", values
 
 
-def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[MethodOutput, str]:
+def _fused_session(ctx: Context, suffix: Suffix, raw: np.ndarray, zero: float) -> Session:
+    """The session of the suffix with an in-graph ablation prefix (raises EngineError)."""
+    elem = _NP_TO_ONNX.get(raw.dtype)
+    if elem is None:
+        raise RewriteError(f"activations of type {raw.dtype} cannot be ablated in the graph")
+    output_type = elem_type_of(suffix.model, ctx.target.output)
+    target = ctx.target
+
+    def score_nodes(builder: NodeBuilder, output: str, kind: int) -> tuple[str, str | None]:
+        return append_score_nodes(builder, output, kind, target)
+
+    key = f"{ctx.plan.key}:ablation:{suffix.cut}:{target}:{zero}:{raw.dtype}"
+    return ctx.derived.get(key, (), ctx.preference, "all", lambda: ablation_graph(
+        suffix.model, suffix.cut, raw.shape[1], zero, elem, ctx.target.output, output_type,
+        score_nodes))
+
+
+def _fused_scores(ctx: Context, session: Session, values: dict[str, np.ndarray],
+                  tiled: list[str], raw: np.ndarray, active: np.ndarray, batch_size: int
+                  ) -> tuple[dict[str, np.ndarray], int, tuple[str, ...]]:
+    """Score every ablation with the fused session: only channel indices per batch."""
+    constants = {n: v for n, v in values.items() if n not in tiled and n in session.input_names}
+    constants[ACTS] = raw
+    resident = session.device_values(constants) if ctx.keep_on_device() else None
+    side = {n: v for n, v in values.items() if n in tiled and n in session.input_names}
+
+    def one(idx: np.ndarray) -> dict[str, np.ndarray]:
+        feeds = batch_feeds(side, tiled, len(idx))
+        if resident is None:
+            feeds.update(constants)
+        feeds[CHANNELS] = active[idx].astype(np.int64)
+        out = session.run(feeds, [SCORE], cancel=ctx.cancel, resident=resident)
+        return {"score": np.asarray(out[SCORE], np.float64).reshape(-1)}
+
+    return run_batches(len(active), batch_size, one, ctx.progress, ctx.cancel, "ablation-cam")
+
+
+def run(ctx: Context, acts: Activations, channels: int | None = None, fused: bool = True
+        ) -> tuple[MethodOutput, str]:
     """Ablate each channel of the layer and weight it by the relative score drop.
 
     Parameters
@@ -111,6 +155,8 @@ def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[M
         The layer's activations.
     channels
         Ablate only this many channels, those with the largest spatial variance.
+    fused
+        Build the ablated activations inside the graph (else in numpy).
 
     Returns
     -------
@@ -130,17 +176,29 @@ def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[M
     active = kept[np.abs(acts.maps[kept]).reshape(len(kept), -1).max(axis=1) > 0]
     y = ctx.target_score
     batch_size = 1 if mode == "single" else ctx.batch_size
+    in_graph = False
+    fused_session = None
+    if fused and len(active):
+        try:
+            fused_session = _fused_session(ctx, suffix, raw, zero)
+        except EngineError as exc:
+            ctx.notes.append(f"ablated activations built in numpy: {exc.one_line()}")
 
     def one(idx: np.ndarray) -> dict[str, np.ndarray]:
         feeds = batch_feeds(values, tiled, len(idx))
         batch = np.repeat(raw, len(idx), axis=0)
         batch[np.arange(len(idx)), active[idx]] = zero
         feeds[cut] = batch
-        out = session.run(feeds, [ctx.target.output])[ctx.target.output]
+        out = session.run(feeds, [ctx.target.output], cancel=ctx.cancel)[ctx.target.output]
         return {"score": ctx.target.score(out)}
 
-    result, size, notes = run_batches(len(active), batch_size, one, ctx.progress, ctx.cancel,
-                                      "ablation-cam")
+    if fused_session is not None:
+        result, size, notes = _fused_scores(ctx, fused_session, values, tiled, raw, active,
+                                            batch_size)
+        in_graph = True
+    else:
+        result, size, notes = run_batches(len(active), batch_size, one, ctx.progress,
+                                          ctx.cancel, "ablation-cam")
     ctx.notes.extend(notes)
     weights = np.zeros(acts.maps.shape[0])
     denom = y if abs(y) > 1e-12 else 1e-12
@@ -149,7 +207,9 @@ def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[M
     cam = np.maximum(np.tensordot(weights, acts.maps, axes=1), 0.0)
     heatmap = resize_maps(cam, (ctx.geometry.height, ctx.geometry.width))
     notes_out = [f"ran {suffix.node_count} of {suffix.total_nodes} nodes (the graph after "
-                 "the layer)"]
+                 "the layer)", "ablated activations built " + (
+                     "inside the graph (only channel indices sent per batch)" if in_graph
+                     else "in numpy")]
     if len(active) < len(kept):
         notes_out.append(f"skipped {len(kept) - len(active)} all-zero channels (ablating "
                          "them changes nothing)")
@@ -158,5 +218,6 @@ def run(ctx: Context, acts: Activations, channels: int | None = None) -> tuple[M
                           notes=notes_out,
                           stats={"suffix_nodes": float(suffix.node_count),
                                  "model_nodes": float(suffix.total_nodes),
-                                 "channels_used": float(len(kept))})
+                                 "channels_used": float(len(kept)),
+                                 "ablation_in_graph": float(in_graph)})
     return output, mode

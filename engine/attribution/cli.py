@@ -12,8 +12,43 @@ from engine.errors import EngineError, InputError
 _METHOD_NAMES = ("occlusion", "score-cam", "ablation-cam", "eigen-cam", "rise")
 
 
+_TARGET_FORMS = ("top1, a class number, OUTPUT:INDEX (flat or i,j,k) or a region "
+                 "OUTPUT:C@y0,x0,y1,x1")
+
+
+def _parse_region(text: str, mode: Any) -> Target:
+    """``OUTPUT:C@y0,x0,y1,x1``, ``OUTPUT@y0,x0,y1,x1`` (channel 0) or ``@y0,x0,y1,x1``."""
+    head, _, box_text = text.partition("@")
+    output, sep, channel_text = head.rpartition(":")
+    if not sep:
+        output, channel_text = head, "0"
+    try:
+        channel = int(channel_text)
+        box = tuple(int(v) for v in box_text.split(","))
+    except ValueError as exc:
+        raise InputError(f"A region target looks like OUTPUT:C@y0,x0,y1,x1, not '{text}'.") \
+            from exc
+    if len(box) != 4 or channel < 0:
+        raise InputError(f"A region target needs a channel and four box corners "
+                         f"(OUTPUT:C@y0,x0,y1,x1), not '{text}'.")
+    y0, x0, y1, x1 = box
+    if not (0 <= y0 < y1 and 0 <= x0 < x1):
+        raise InputError(f"The region box {list(box)} must have y0 < y1 and x0 < x1, "
+                         "counted from 0.")
+    return Target(kind="region", index=channel, box=(y0, x0, y1, x1),
+                  output=output.strip() or None, score=mode)
+
+
 def parse_target(text: str, score: str = "auto") -> Target:
-    """Parse ``top1``, ``CLASS`` or ``OUTPUT:INDEX`` (INDEX flat or ``i,j,k`` coordinates).
+    """Parse a ``--target``.
+
+    Forms: ``top1``; ``CLASS``; ``OUTPUT:INDEX`` with INDEX flat or ``i,j,k``
+    coordinates after the batch axis (e.g. one box's score in a detector's
+    ``[1, N, 6]`` output: ``dets:5,4``); ``OUTPUT:C@y0,x0,y1,x1``, the mean of
+    channel C over rows y0..y1-1 and columns x0..x1-1 of a map-like output
+    ``[1, C, H, W]`` (``OUTPUT@...`` means channel 0, e.g. a text detector's
+    probability map ``[1, 1, H, W]`` or a ``[1, H, W]`` map; an empty OUTPUT
+    means the first output).
 
     Raises
     ------
@@ -22,6 +57,8 @@ def parse_target(text: str, score: str = "auto") -> Target:
     """
     text = text.strip()
     mode: Any = score
+    if "@" in text:
+        return _parse_region(text, mode)
     if text.lower() in ("", "top1"):
         return Target(score=mode)
     if text.isdigit():
@@ -33,18 +70,20 @@ def parse_target(text: str, score: str = "auto") -> Target:
         try:
             parts = [int(p) for p in index.split(",")]
         except ValueError as exc:
-            raise InputError(f"--target must be top1, a class number or OUTPUT:INDEX, not "
-                             f"'{text}'.") from exc
+            raise InputError(f"--target must be {_TARGET_FORMS}, not '{text}'.") from exc
         if len(parts) == 1:
             return Target(kind="element", index=parts[0], output=output, score=mode)
         return Target(kind="element", coords=tuple(parts), output=output, score=mode)
-    raise InputError(f"--target must be top1, a class number or OUTPUT:INDEX, not '{text}'.")
+    raise InputError(f"--target must be {_TARGET_FORMS}, not '{text}'.")
 
 
 def _params(args: argparse.Namespace) -> dict[str, object]:
     given = {"window": args.window, "stride": args.stride, "baseline": args.baseline,
              "variant": args.variant, "channels": args.channels, "masks": args.masks,
-             "seed": args.seed, "grid": args.grid, "probability": args.probability}
+             "seed": args.seed, "grid": args.grid, "probability": args.probability,
+             "refine": args.refine or None, "coarse_step": args.coarse_step,
+             "keep_fraction": args.keep_fraction,
+             "compare": args.compare or None}
     from engine.attribution.registry import METHODS
 
     names = {p.name for p in METHODS[args.method].params}
@@ -73,7 +112,7 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     params = _params(args)
     request = AttributionRequest(method=args.method, target=parse_target(args.target, args.score),
                                  layer=args.layer, params=tuple(params.items()),
-                                 batch_size=args.batch_size)
+                                 batch_size=args.batch_size, exact_fp32=args.exact_fp32)
     feeds = prepared.feed_dict()
     shape = next((v.shape for v in feeds.values() if v.ndim == 4), None)
     if shape is not None:
@@ -113,8 +152,13 @@ def add_attribute_command(subparsers: Any) -> None:
     parser.add_argument("--method", required=True, choices=_METHOD_NAMES)
     parser.add_argument("--layer", help="layer for CAM methods (default: the last conv layer "
                         "with a spatial size above 1x1)")
-    parser.add_argument("--target", default="top1", help="top1, a class number, or "
-                        "OUTPUT:INDEX (flat index or i,j,k)")
+    parser.add_argument(
+        "--target", default="top1",
+        help="what to explain: top1 (default), a class number, OUTPUT:INDEX (one element, "
+        "flat index or i,j,k after the batch axis, e.g. one detection's score 'dets:5,4'), "
+        "or a region OUTPUT:C@y0,x0,y1,x1 = the mean of channel C over rows y0..y1-1 and "
+        "columns x0..x1-1 of a map-like output [1,C,H,W] (OUTPUT@y0,x0,y1,x1: channel 0, "
+        "e.g. a text detector's probability map; coordinates in the output's cells)")
     parser.add_argument("--score", choices=["auto", "probability", "logit"], default="auto",
                         help="class score: probability (softmax) or the raw logit")
     parser.add_argument("--window", help="occlusion window H[,W]")
@@ -126,7 +170,19 @@ def add_attribute_command(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, help="RISE: random seed")
     parser.add_argument("--grid", type=int, help="RISE: grid cells per side")
     parser.add_argument("--probability", type=float, help="RISE: keep probability")
-    parser.add_argument("--batch-size", type=int, help="items per batch (1: no batching)")
+    parser.add_argument("--batch-size", type=int, help="items per batch (1: no batching; "
+                        "default: grown while memory allows, up to 256 on CUDA, 32 on CPU)")
+    parser.add_argument("--exact-fp32", action="store_true",
+                        help="switch TensorFloat-32 off on CUDA (exact fp32, slower); no "
+                        "effect on CPU")
+    parser.add_argument("--refine", action="store_true", help="occlusion: coarse-to-fine "
+                        "(a coarse pass, then fine windows where the coarse map is strong)")
+    parser.add_argument("--coarse-step", type=int, help="occlusion --refine: the coarse pass "
+                        "uses this many times the stride (default 2)")
+    parser.add_argument("--keep-fraction", type=float,
+                        help="occlusion --refine: share of fine windows scored (0..1)")
+    parser.add_argument("--compare", action="store_true", help="occlusion --refine: also "
+                        "compute the full map and report the agreement")
     parser.add_argument("--numpy", action="store_true", help="build perturbed inputs in numpy "
                         "instead of inside the ONNX graph")
     parser.add_argument("--colormap", default="turbo")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import ModelProto
 
+from engine.attribution.batch_size import CPU_BATCH, CUDA_BATCH, choose_batch_size
 from engine.attribution.runner import run_batches
 from engine.attribution.targets import ResolvedTarget, append_score_nodes, resolve_target
 from engine.attribution.types import ScoreMode, Target
@@ -27,11 +28,11 @@ from engine.input_spec import detect_layout
 from engine.jobs import CancelToken, ProgressCallback
 from engine.model_io import LoadedModel
 from engine.providers import CUDA, ProviderPreference
-from engine.session import Session, SessionCache
+from engine.session import EXACT_FP32, Session, SessionCache
 from engine.types import InputSpec, PreparedInput
 
-CPU_BATCH = 8
-CUDA_BATCH = 128
+__all__ = ["CPU_BATCH", "CUDA_BATCH", "DERIVED_SESSIONS", "BatchPlan", "Context",
+           "prepare_context"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class Context:
     target_score: float
     batch_size: int
     notes: list[str] = field(default_factory=list)
+    derived: SessionCache = DERIVED_SESSIONS
+    exact_fp32: bool = False
+    #: Keep constant inputs on the device across batches (None: only on CUDA).
+    resident_constants: bool | None = None
 
     @property
     def provider(self) -> str:
@@ -100,7 +105,7 @@ class Context:
         feeds = batch_feeds(self.feeds, [n for n in self.batch_inputs if n != self.main_input],
                             len(batch))
         feeds[self.main_input] = self.to_input_dtype(batch)
-        return self.session.run(feeds, [self.target.output])
+        return self.session.run(feeds, [self.target.output], cancel=self.cancel)
 
     def plain_scores(self, total: int, make_batch: Callable[[np.ndarray], np.ndarray],
                      classes: bool = False, message: str = "forward passes"
@@ -144,22 +149,40 @@ class Context:
             return append_score_nodes(builder, output, elem, target, all_classes="rise" in kind)
 
         key = f"{self.plan.key}:fused:{kind}:{target}:{output_type}"
-        return DERIVED_SESSIONS.get(key, (), self.preference, "all",
-                                    lambda: build(self.plan.proto, output_type, score_nodes))
+        return self.derived.get(key, (), self.preference, "all",
+                                lambda: build(self.plan.proto, output_type, score_nodes))
+
+    def keep_on_device(self) -> bool:
+        """Whether constant inputs are copied to the device once (on CUDA by default)."""
+        if self.resident_constants is not None:
+            return self.resident_constants
+        return self.provider == CUDA
 
     def fused_scores(self, session: Session, total: int,
                      make_feeds: Callable[[np.ndarray], dict[str, np.ndarray]],
-                     classes: bool = False, message: str = "forward passes"
+                     classes: bool = False, message: str = "forward passes",
+                     constants: dict[str, np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """Scores from a fused session fed ``make_feeds(indices)`` per batch."""
+        """Scores from a fused session fed ``make_feeds(indices)`` per batch.
+
+        ``constants`` are inputs that are the same for every batch (the image,
+        the baseline); with :meth:`keep_on_device` they and the model's other
+        untiled inputs are copied to the device once and bound by IO binding,
+        so each batch sends only its small description.
+        """
         extra = {n: v for n, v in self.feeds.items() if n != self.main_input}
         tiled = [n for n in self.batch_inputs if n != self.main_input]
+        fixed = {**{n: v for n, v in extra.items() if n not in tiled}, **(constants or {})}
         fetch = ["fs_score", "fs_classes"] if classes else ["fs_score"]
+        resident = session.device_values(fixed) if fixed and self.keep_on_device() else None
+        per_batch = {n: v for n, v in extra.items() if n in tiled}
+        if resident is None:
+            per_batch.update(fixed)
 
         def one(indices: np.ndarray) -> dict[str, np.ndarray]:
-            feeds = batch_feeds(extra, tiled, len(indices))
+            feeds = batch_feeds(per_batch, tiled, len(indices))
             feeds.update(make_feeds(indices))
-            out = session.run(feeds, fetch)
+            out = session.run(feeds, fetch, cancel=self.cancel, resident=resident)
             result = {"score": np.asarray(out["fs_score"], np.float64).reshape(-1)}
             if classes:
                 result["classes"] = np.asarray(out["fs_classes"], np.float64)
@@ -247,8 +270,8 @@ def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[s
 def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
                     preference: ProviderPreference, cache: SessionCache,
                     progress: ProgressCallback, cancel: CancelToken,
-                    batch_size: int | None = None, score_mode: ScoreMode = "probability"
-                    ) -> Context:
+                    batch_size: int | None = None, score_mode: ScoreMode = "probability",
+                    exact_fp32: bool = False) -> Context:
     """Run the model once, resolve the target and plan batching.
 
     Parameters
@@ -262,15 +285,24 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
     progress, cancel
         Passed on to the batch loops.
     batch_size
-        Items per batch; default 128 on CUDA, 8 on CPU. 1 disables batching.
+        Items per batch; default 128 on CUDA, 8 on CPU, grown up to 256 / 32
+        while the memory estimate allows (:mod:`engine.attribution.batch_size`);
+        a given size is only reduced to fit. 1 disables batching.
     score_mode
         What ``auto`` means for class targets.
+    exact_fp32
+        Switch TensorFloat-32 off on CUDA (sessions cached apart); a no-op
+        with a note on CPU.
 
     Raises
     ------
     EngineError
         Typed errors (unsupported input, bad target, provider failures).
     """
+    derived = DERIVED_SESSIONS
+    if exact_fp32:
+        cache = cache.with_cuda_options(EXACT_FP32)
+        derived = DERIVED_SESSIONS.with_cuda_options(EXACT_FP32)
     feeds = prepared.feed_dict()
     main = _main_input(model, prepared)
     geometry = _geometry(feeds[main], prepared.spec)
@@ -278,19 +310,23 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
     plan = _plan(model, feeds, batch_inputs, preference, cache, batch_size == 1)
     session = cache.get(plan.key, (), preference, "all", lambda: plan.proto)
     cancel.check()
-    outputs = session.run(feeds)
+    outputs = session.run(feeds, cancel=cancel)
     resolved = resolve_target(target, outputs, session.output_names, score_mode)
-    if plan.mode == "single":
-        size = 1
-    elif batch_size:
-        size = batch_size
-    else:
-        size = CUDA_BATCH if session.info.provider == CUDA else CPU_BATCH
     if not np.all(np.isfinite(resolved.score(outputs[resolved.output]))):
         raise InputError("The model's output for the target is not a finite number.")
+    item_bytes = 4 * geometry.channels * geometry.height * geometry.width
+    size, size_note = choose_batch_size(plan.key, plan.proto, feeds, batch_inputs, item_bytes,
+                                        session.info.provider, batch_size,
+                                        plan.mode == "single")
+    notes = [*plan.notes, size_note]
+    if exact_fp32:
+        notes.append("exact fp32: TensorFloat-32 switched off in the CUDA provider"
+                     if session.info.provider == CUDA else
+                     f"exact fp32 requested: no effect on {session.info.provider} (TensorFloat-32 "
+                     "is only used by the CUDA provider)")
     return Context(model=model, prepared=prepared, preference=preference, cache=cache,
                    progress=progress, cancel=cancel, feeds=feeds, main_input=main,
                    geometry=geometry, batch_inputs=batch_inputs, plan=plan, session=session,
                    outputs=outputs,
                    target=resolved, target_score=float(resolved.score(outputs[resolved.output])[0]),
-                   batch_size=size, notes=list(plan.notes))
+                   batch_size=size, notes=notes, derived=derived, exact_fp32=exact_fp32)

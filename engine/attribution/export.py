@@ -52,6 +52,7 @@ def manifest(result: AttributionResult, prepared: PreparedInput, model_sha256: s
         "batch_mode": result.batch_mode,
         "batch_size": result.batch_size,
         "provider": result.provider,
+        "exact_fp32": result.exact_fp32,
         "seconds": round(result.seconds, 4),
         "heatmap": {"file": "heatmap.npy", "shape": list(result.heatmap.shape),
                     "dtype": str(result.heatmap.dtype),

@@ -10,6 +10,7 @@ the baseline). All channels of a window are occluded together.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,8 +57,40 @@ def accumulate(boxes: np.ndarray, deltas: np.ndarray, height: int, width: int) -
     return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
 
 
+def _scorer(ctx: Context, image: np.ndarray, base: np.ndarray, fused: bool
+            ) -> tuple[Callable[[np.ndarray, str], tuple[np.ndarray, int]], str]:
+    """A function scoring a set of boxes (fused graph or numpy masks) and its path name."""
+    geo = ctx.geometry
+    if fused and ctx.can_fuse():
+        session = ctx.fused_session("occlusion", lambda proto, elem, nodes: occlusion_graph(
+            proto, ctx.main_input, geo, ctx.target.output, elem, nodes))
+
+        def fused_scores(boxes: np.ndarray, message: str) -> tuple[np.ndarray, int]:
+            scores, _, size = ctx.fused_scores(session, len(boxes),
+                                               lambda idx: {BOXES: boxes[idx]}, message=message,
+                                               constants={IMAGE: image, BASELINE: base})
+            return scores, size
+
+        return fused_scores, "fused"
+    chw, base_chw = spatial(image, geo), spatial(base, geo)
+
+    def plain_scores(boxes: np.ndarray, message: str) -> tuple[np.ndarray, int]:
+        def make(idx: np.ndarray) -> np.ndarray:
+            batch = np.repeat(chw[None], len(idx), axis=0)
+            for item, (y0, x0, y1, x1) in enumerate(boxes[idx]):
+                batch[item, :, y0:y1, x0:x1] = base_chw[:, y0:y1, x0:x1]
+            return batch if geo.layout == "NCHW" else np.transpose(batch, (0, 2, 3, 1))
+
+        scores, _, size = ctx.plain_scores(len(boxes), make, message=message)
+        return scores, size
+
+    return plain_scores, "numpy"
+
+
 def run(ctx: Context, window: object = (16, 16), stride: object = (8, 8),
-        baseline: object = "0", fused: bool = True) -> MethodOutput:
+        baseline: object = "0", fused: bool = True, refine: bool = False,
+        coarse_step: int = 2, keep_fraction: float = 0.25, compare: bool = False
+        ) -> MethodOutput:
     """Occlude every window position and measure the target's drop.
 
     Parameters
@@ -70,6 +103,13 @@ def run(ctx: Context, window: object = (16, 16), stride: object = (8, 8),
         ``0``, a number, ``mean`` or ``blur`` (in the units of the model's input tensor).
     fused
         Build the occluded inputs inside the graph (else in numpy).
+    refine
+        Coarse-to-fine (:mod:`engine.attribution.refine`): a pass over every
+        ``coarse_step``-th window position, then ``keep_fraction`` of the other
+        windows, those where the interpolated coarse map is strongest.
+    compare
+        With ``refine``: also score the remaining fine windows and report the
+        refined map's correlation with the full fine map (``stats["agreement"]``).
     """
     geo = ctx.geometry
     win, step = pair(window, "window"), pair(stride, "stride")
@@ -77,26 +117,17 @@ def run(ctx: Context, window: object = (16, 16), stride: object = (8, 8),
     image = ctx.image()
     base, base_text = baseline_tensor(image, geo, baseline, win)
     notes: list[str] = [f"baseline {base_text}"]
-    path = "numpy"
-    if fused and ctx.can_fuse():
-        session = ctx.fused_session("occlusion", lambda proto, elem, nodes: occlusion_graph(
-            proto, ctx.main_input, geo, ctx.target.output, elem, nodes))
-        scores, _, size = ctx.fused_scores(
-            session, len(boxes), lambda idx: {BOXES: boxes[idx], IMAGE: image, BASELINE: base},
-            message="occlusion")
-        path = "fused"
+    score, path = _scorer(ctx, image, base, fused)
+    if refine:
+        from engine.attribution.refine import coarse_to_fine
+
+        grid = (positions(geo.height, win[0], step[0]), positions(geo.width, win[1], step[1]))
+        heatmap, passes, size, stats, more = coarse_to_fine(
+            ctx, score, boxes, grid, coarse_step, keep_fraction, compare)
+        notes.extend(more)
     else:
-        chw, base_chw = spatial(image, geo), spatial(base, geo)
-
-        def make(idx: np.ndarray) -> np.ndarray:
-            batch = np.repeat(chw[None], len(idx), axis=0)
-            for item, (y0, x0, y1, x1) in enumerate(boxes[idx]):
-                batch[item, :, y0:y1, x0:x1] = base_chw[:, y0:y1, x0:x1]
-            return batch if geo.layout == "NCHW" else np.transpose(batch, (0, 2, 3, 1))
-
-        scores, _, size = ctx.plain_scores(len(boxes), make, message="occlusion")
-    heatmap = accumulate(boxes, ctx.target_score - scores, geo.height, geo.width)
-    return MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=len(boxes),
-                        batch_size=size, path=path, notes=notes,
-                        stats={"windows": float(len(boxes))})
-
+        scores, size = score(boxes, "occlusion")
+        heatmap = accumulate(boxes, ctx.target_score - scores, geo.height, geo.width)
+        passes, stats = len(boxes), {"windows": float(len(boxes))}
+    return MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=passes,
+                        batch_size=size, path=path, notes=notes, stats=stats)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from engine.attribution import ablation_cam, eigen_cam, occlusion, rise, score_cam
+from engine.attribution import ablation_cam, eigen_cam, occlusion, refine, rise, score_cam
 from engine.attribution.common import MethodOutput, pair
 from engine.attribution.context import Context, prepare_context
 from engine.attribution.layers import activations, default_layer, find_layer
@@ -102,6 +102,16 @@ def _channels(layer: LayerInfo | None, params: Params) -> int:
     return min(wanted, total) if wanted and total else wanted or total
 
 
+def _occlusion_passes(size: tuple[int, int], params: Params) -> int:
+    """Exact pass count of occlusion, plain or coarse-to-fine."""
+    if not params.get("refine"):
+        return occlusion.count_passes(size[0], size[1], params["window"], params["stride"])
+    return refine.count_refined_passes(
+        size[0], size[1], pair(params["window"], "window"), pair(params["stride"], "stride"),
+        int(params["coarse_step"]), float(params["keep_fraction"]),  # type: ignore[call-overload,arg-type]
+        bool(params["compare"]))
+
+
 _FUSED = ParamSpec("fused", "bool", True, "build the perturbed inputs inside the ONNX graph")
 _CHANNELS = ParamSpec("channels", "int", 0, "use only the N channels with the largest spatial "
                       "variance (0: all)", low=0)
@@ -114,9 +124,16 @@ METHODS: dict[str, MethodSpec] = {
         (ParamSpec("window", "pair", (16, 16), "window height, width in pixels", low=1),
          ParamSpec("stride", "pair", (8, 8), "step between windows in pixels", low=1),
          ParamSpec("baseline", "text", "0", "occluded value: 0, a number, mean or blur"),
-         _FUSED),
-        False, lambda size, layer, p: occlusion.count_passes(size[0], size[1], p["window"],
-                                                             p["stride"])),
+         _FUSED,
+         ParamSpec("refine", "bool", False, "coarse-to-fine: a coarse pass, then fine windows "
+                   "only where the coarse map is strongest"),
+         ParamSpec("coarse_step", "int", 2, "coarse-to-fine: the coarse pass uses this many "
+                   "times the stride", low=2, high=16),
+         ParamSpec("keep_fraction", "float", 0.25, "coarse-to-fine: share of the other "
+                   "windows scored, where the coarse map is strongest", low=0.0, high=1.0),
+         ParamSpec("compare", "bool", False, "coarse-to-fine: also compute the full fine map "
+                   "and report the correlation (costs the skipped passes)")),
+        False, lambda size, layer, p: _occlusion_passes(size, p)),
     "score-cam": MethodSpec(
         "score-cam", "Score-CAM",
         "Weights each channel of a layer by the score of the input masked with it; one "
@@ -128,7 +145,7 @@ METHODS: dict[str, MethodSpec] = {
         "ablation-cam", "Ablation-CAM",
         "Zeroes each channel of a layer and weights it by the relative score drop; one pass "
         "of the graph after the layer per channel.",
-        (_CHANNELS,), True, lambda size, layer, p: _channels(layer, p)),
+        (_CHANNELS, _FUSED), True, lambda size, layer, p: _channels(layer, p)),
     "eigen-cam": MethodSpec(
         "eigen-cam", "Eigen-CAM",
         "The first principal component of a layer's activations; one forward pass, an "
@@ -153,7 +170,10 @@ def _dispatch(name: str, ctx: Context, params: dict[str, object], request: Attri
     """Run one method; return its output, the layer used and the batch mode."""
     if name == "occlusion":
         return occlusion.run(ctx, params["window"], params["stride"], params["baseline"],
-                             bool(params["fused"])), None, ctx.plan.mode
+                             bool(params["fused"]), bool(params["refine"]),
+                             int(params["coarse_step"]),  # type: ignore[call-overload]
+                             float(params["keep_fraction"]),  # type: ignore[arg-type]
+                             bool(params["compare"])), None, ctx.plan.mode
     if name == "rise":
         return rise.run(ctx, int(params["masks"]), int(params["grid"]),  # type: ignore[call-overload]
                         float(params["probability"]), int(params["seed"]),  # type: ignore[arg-type,call-overload]
@@ -166,7 +186,7 @@ def _dispatch(name: str, ctx: Context, params: dict[str, object], request: Attri
         out = score_cam.run(ctx, acts, str(params["variant"]), channels, bool(params["fused"]))
         return out, layer.name, ctx.plan.mode
     if name == "ablation-cam":
-        out, mode = ablation_cam.run(ctx, acts, channels)
+        out, mode = ablation_cam.run(ctx, acts, channels, bool(params["fused"]))
         return out, layer.name, mode
     out = eigen_cam.run(acts, (ctx.geometry.height, ctx.geometry.width), ctx.batch_size)
     return out, layer.name, ctx.plan.mode
@@ -186,7 +206,8 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         Its input (:func:`engine.preprocess.prepare_input`).
     request
         Method, target, layer (CAM methods; default: the last conv layer with
-        a spatial size above 1x1), parameters and batch size.
+        a spatial size above 1x1), parameters, batch size (default: grown
+        while the memory estimate allows) and the exact-fp32 switch.
     preference
         Execution provider preference.
     progress, cancel
@@ -213,7 +234,7 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
     start = time.perf_counter()
     mode: ScoreMode = "logit" if params.get("variant") == "pytorch-grad-cam" else "probability"
     ctx = prepare_context(model, prepared, request.target, preference, cache, progress, token,
-                          request.batch_size, mode)
+                          request.batch_size, mode, request.exact_fp32)
     out, layer, batch_mode = _dispatch(request.method, ctx, params, request)
     target = ctx.target
     notes = [*ctx.notes, *out.notes, *prepared.warnings]
@@ -224,4 +245,5 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         batch_mode=batch_mode, batch_size=out.batch_size, provider=ctx.provider,
         seconds=time.perf_counter() - start, notes=tuple(notes),
         request_id=request.request_id, class_maps=out.class_maps,
-        class_indices=out.class_indices, path=out.path, stats=tuple(out.stats.items()))
+        class_indices=out.class_indices, path=out.path, stats=tuple(out.stats.items()),
+        exact_fp32=request.exact_fp32)

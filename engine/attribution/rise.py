@@ -96,10 +96,10 @@ def run(ctx: Context, masks: int = 1000, grid: int = 7, probability: float = 0.5
 
         def feeds(idx: np.ndarray) -> dict[str, np.ndarray]:
             grids, rows, cols = mask_set.matrices(idx)
-            return {GRIDS: grids, ROWS: rows, COLS: cols, IMAGE: image}
+            return {GRIDS: grids, ROWS: rows, COLS: cols}
 
         scores, classes, size = ctx.fused_scores(session, masks, feeds, classes=want_classes,
-                                                 message="rise")
+                                                 message="rise", constants={IMAGE: image})
         path = "fused"
     else:
         scores, classes, size = ctx.plain_scores(

@@ -96,9 +96,8 @@ def run(ctx: Context, acts: Activations, variant: str = "paper", channels: int |
             proto, ctx.main_input, geo, (h, w), ctx.target.output, elem, nodes, align, eps,
             affine))
         scores, _, size = ctx.fused_scores(
-            session, len(active),
-            lambda idx: {SLICES: slices[active[idx]], IMAGE: pixels, BASELINE: base},
-            message="score-cam")
+            session, len(active), lambda idx: {SLICES: slices[active[idx]]},
+            message="score-cam", constants={IMAGE: pixels, BASELINE: base})
         path = "fused"
     elif len(active):
         chw, base_chw = spatial(pixels, geo)[None], spatial(base, geo)[None]

@@ -47,6 +47,8 @@ class AttributionRequest:
 
     ``params`` holds method parameters as (name, value) pairs, e.g.
     ``(("window", (16, 16)), ("stride", (8, 8)), ("baseline", "0"))``.
+    ``batch_size`` None lets the engine choose (grown while memory allows);
+    ``exact_fp32`` switches TensorFloat-32 off on CUDA (no effect on CPU).
     """
 
     method: str
@@ -55,6 +57,7 @@ class AttributionRequest:
     params: tuple[tuple[str, object], ...] = ()
     batch_size: int | None = None
     request_id: int = 0
+    exact_fp32: bool = False
 
     def param(self, name: str, default: object = None) -> object:
         """Return one parameter value."""
@@ -95,3 +98,4 @@ class AttributionResult:
     class_indices: tuple[int, ...] = ()
     path: str = ""
     stats: tuple[tuple[str, float], ...] = ()
+    exact_fp32: bool = False

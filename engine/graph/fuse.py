@@ -35,6 +35,8 @@ BOXES = "fs_boxes"
 GRIDS = "fs_grids"
 ROWS = "fs_rows"
 COLS = "fs_cols"
+ACTS = "fs_acts"
+CHANNELS = "fs_channels"
 
 ScoreBuilder = Callable[[NodeBuilder, str, int], tuple[str, str | None]]
 
@@ -261,3 +263,34 @@ def rise_graph(model: ModelProto, main_input: str, geometry: ImageGeometry, grid
               _float_input(COLS, ["batch", grid, w]),
               _float_input(IMAGE, geometry.image_shape())]
     return _finish(model, builder, main_input, x, inputs, output, output_type, score_nodes)
+
+
+def ablation_graph(suffix: ModelProto, cut: str, channels: int, zero: float, elem_type: int,
+                   output: str, output_type: int, score_nodes: ScoreBuilder) -> ModelProto:
+    """Ablation: channel indices in, scores of the graph after the layer out.
+
+    ``suffix`` takes the layer's activations as its input ``cut``
+    (:func:`engine.graph.suffix.extract_suffix`). The new inputs are
+    ``fs_acts`` [1, K, h, w] (the activations, of ``elem_type``) and
+    ``fs_channels`` int64 [B]; item b sees the activations with channel
+    ``fs_channels[b]`` replaced by ``zero`` (Equal against a constant channel
+    range, Where), so per batch only B integers go in.
+
+    Returns
+    -------
+    ModelProto
+        Outputs ``fs_score`` [B]; the suffix's other inputs stay inputs.
+    """
+    builder = _start(suffix, [ACTS, CHANNELS])
+    column = builder.reshape(CHANNELS, [-1, 1])
+    index = builder.const(np.arange(channels, dtype=np.int64).reshape(1, channels), "channels")
+    hit = builder.reshape(builder.op("Equal", [column, index]), [-1, channels, 1, 1])
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem_type)
+    fill = builder.const(np.array(zero).astype(dtype), "zero")
+    builder.op("Where", [hit, fill, ACTS], output=cut)
+    prefix_end = len(builder.nodes)
+    score, _ = score_nodes(builder, output, output_type)
+    builder.op("Identity", [score], output=SCORE)
+    inputs = [helper.make_tensor_value_info(ACTS, elem_type, [1, channels, None, None]),
+              helper.make_tensor_value_info(CHANNELS, TensorProto.INT64, ["batch"])]
+    return _compose(suffix, cut, builder, prefix_end, inputs, [SCORE])

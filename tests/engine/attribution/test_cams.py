@@ -58,6 +58,27 @@ def test_ablation_cam_finds_the_channel(tmp_path: Path) -> None:
     assert result.batch_mode == "dynamic"
 
 
+@pytest.mark.parametrize(("builder", "layer", "shape"), [
+    (one_channel_model, "conv", (1, 1, 16, 16)),
+    (models.cnn2d, "conv5", (1, 3, 32, 32)),
+    (models.fixed_batch_reshape, None, (1, 3, 32, 32)),
+])
+def test_ablation_in_the_graph_matches_numpy(tmp_path: Path, builder, layer: str | None,  # type: ignore[no-untyped-def]
+                                             shape: tuple[int, ...]) -> None:
+    model = save_and_load(builder(), tmp_path, builder.__name__)
+    x = blob_image() if builder is one_channel_model else \
+        np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    prepared = npy_input(model, x, tmp_path)
+    fused = attribute(model, prepared, "ablation-cam", layer=layer)
+    plain = attribute(model, prepared, "ablation-cam", layer=layer, fused=False)
+    assert dict(fused.stats)["ablation_in_graph"] == 1.0
+    assert dict(plain.stats)["ablation_in_graph"] == 0.0
+    assert fused.path == plain.path == "suffix" and fused.batch_mode == plain.batch_mode
+    assert fused.forward_passes == plain.forward_passes > 0
+    np.testing.assert_allclose(fused.heatmap, plain.heatmap, rtol=1e-5, atol=1e-6)
+    assert np.ptp(fused.heatmap) > 0
+
+
 def test_eigen_cam_is_one_pass_and_positive_where_the_layer_is_active(tmp_path: Path) -> None:
     model = save_and_load(one_channel_model(), tmp_path, "one")
     prepared = npy_input(model, blob_image(), tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,54 @@ def test_parse_target() -> None:
     assert parse_target("maps:0,2,5").coords == (0, 2, 5)
     with pytest.raises(InputError):
         parse_target("a:b")
+
+
+def test_parse_region_target() -> None:
+    from engine.attribution.cli import parse_target
+    from engine.errors import InputError
+
+    assert parse_target("maps:2@4,5,10,12") == Target(kind="region", index=2, box=(4, 5, 10, 12),
+                                                      output="maps")
+    assert parse_target("prob@0,0,8,8") == Target(kind="region", index=0, box=(0, 0, 8, 8),
+                                                  output="prob")
+    assert parse_target("@1,2,3,4").output is None
+    for bad in ("maps:1@2,3", "maps:x@0,0,1,1", "maps:0@5,0,5,4", "maps:-1@0,0,1,1"):
+        with pytest.raises(InputError):
+            parse_target(bad)
+
+
+@pytest.mark.slow
+def test_cli_region_target_on_the_text_detector(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+    from engine.input_spec import apply_preset, spec_from_model
+    from engine.session import create_session
+    from tests.real_models import fetch
+
+    with pytest.raises(SystemExit):
+        main(["attribute", "--help"])
+    assert "OUTPUT:C@y0,x0,y1,x1" in capsys.readouterr().out
+    model_path, page = fetch("ppocrv4_det_dbnet"), fetch("page")
+    box = (120, 40, 160, 280)  # a line of text on the page at 320x320
+    out = tmp_path / "region"
+    code = main(["attribute", str(model_path), str(page), "--preset", "paddle", "--size",
+                 "320x320", "--method", "occlusion", "--window", "80", "--stride", "80",
+                 "--target", "sigmoid_0.tmp_0:0@" + ",".join(map(str, box)), "--exact-fp32",
+                 "--provider", "cpu", "--out", str(out)])
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    target = manifest["target"]
+    assert target["kind"] == "region" and target["box"] == list(box)
+    assert target["output"] == "sigmoid_0.tmp_0" and manifest["forward_passes"] == 16
+    assert manifest["exact_fp32"] is True
+    assert any("no effect on CPUExecutionProvider" in n for n in manifest["notes"])
+    # The score is the mean of the probability map over the box (known answer) ...
+    model = load_model(model_path)
+    spec = apply_preset(spec_from_model(model.info), "paddle")
+    prepared = prepare_input(model.info, page, replace(spec, height=320, width=320))
+    prob = create_session(model.proto, "cpu").run(prepared.feed_dict())["sigmoid_0.tmp_0"]
+    expected = float(prob[0, 0, box[0]:box[2], box[1]:box[3]].astype(np.float64).mean())
+    assert target["score"] == pytest.approx(expected, rel=1e-5)
+    # ... and hiding the text line lowers it far more than hiding blank paper.
+    heat = np.load(out / "heatmap.npy").reshape(4, 80, 4, 80).mean(axis=(1, 3))
+    assert heat[1].mean() > 0.02 and heat[1].mean() > 10 * np.abs(heat[3]).mean()
