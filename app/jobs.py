@@ -201,14 +201,18 @@ class JobRunner(QObject):
                     return
                 _, job = self._pending.popitem(last=False)
                 self._current = job
-            self._run(job)
+            announce = self._run(job)
+            # The job stops counting as active before anyone hears of its end, so a
+            # receiver that checks active_kinds() on the result sees it finished.
             with self._cond:
                 self._current = None
                 idle = not self._pending
+            announce()
             if idle:
                 self.idle.emit()
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job) -> Callable[[], None]:
+        """Run one job; return the call that announces its outcome."""
         self.started.emit(job.job_id, job.kind, job.label)
 
         def report(p: Progress) -> None:
@@ -222,10 +226,10 @@ class JobRunner(QObject):
             result = job.fn(ctx)
             job.cancel.check()
         except Cancelled:
-            self.cancelled.emit(job.job_id, job.kind)
+            return lambda: self.cancelled.emit(job.job_id, job.kind)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is lost
             if self._notifier is not None:
                 self._notifier.error(exc, job.label)
-            self.failed.emit(job.job_id, job.kind, exc)
-        else:
-            self.finished.emit(job.job_id, job.kind, result)
+            error = exc
+            return lambda: self.failed.emit(job.job_id, job.kind, error)
+        return lambda: self.finished.emit(job.job_id, job.kind, result)

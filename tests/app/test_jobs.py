@@ -148,3 +148,18 @@ def test_many_booleans_through_a_qt_signal(qapp, qtbot) -> None:
     thread.join()
     qtbot.waitUntil(lambda: len(received) == len(values), timeout=5000)
     assert received == values
+
+
+def test_finished_job_no_longer_active_when_announced(runner, qtbot) -> None:
+    """A receiver of ``finished`` that submits follow-up work must see the job as ended."""
+    from PySide6.QtCore import Qt
+
+    seen: list[set[str]] = []
+    # Direct connection: the slot runs at the very moment the worker announces the end.
+    runner.finished.connect(lambda *_: seen.append(runner.active_kinds()),
+                            Qt.ConnectionType.DirectConnection)
+    for _ in range(20):
+        runner.submit("maps", slow(0.01, "done"))
+        qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    qtbot.waitUntil(lambda: len(seen) == 20, timeout=5000)
+    assert all("maps" not in kinds for kinds in seen)
