@@ -23,6 +23,7 @@ run: install
 lint: install
 	$(BIN)/ruff check engine app tests benchmarks packaging
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-all: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q

@@ -41,6 +41,6 @@ def apply_colormap(values: np.ndarray, name: str = "viridis",
     table = lookup_table(name)
     finite = np.isfinite(values)
     index = np.clip(np.nan_to_num(values) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rgb = table[index]
+    rgb: np.ndarray = table[index]
     rgb[~finite] = background
     return rgb

@@ -26,7 +26,7 @@ def _identity_model(ir_version: int, opset: int) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def _probe_error(ir_version: int, opset: int) -> str:

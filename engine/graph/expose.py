@@ -81,7 +81,7 @@ class _TypeTable:
         index = _TYPE_FROM_INPUT.get(node.op_type, 0)
         if index >= len(node.input) or not node.input[index]:
             return None
-        return node.input[index]
+        return str(node.input[index])
 
 
 def expose_tensors(model: ModelProto, tensors: list[str] | tuple[str, ...]
