@@ -101,13 +101,14 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     from engine.cli import EXIT_OK, extra_inputs, spec_from_args
     from engine.cli_progress import TerminalProgress
     from engine.input_spec import spec_from_model
+    from engine.jobs import CancelToken, watchdog
     from engine.model_io import load_model
     from engine.outputs import atomic_directory
     from engine.preprocess import prepare_input
 
     model = load_model(args.model)
     spec = spec_from_args(args, spec_from_model(model.info))
-    prepared = prepare_input(model.info, args.input, spec, extra_inputs(args))
+    prepared = prepare_input(model.info, args.input, spec, extra_inputs(args), args.samples)
     method = METHODS[args.method]
     params = _params(args)
     request = AttributionRequest(method=args.method, target=parse_target(args.target, args.score),
@@ -126,8 +127,11 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
         except EngineError:
             pass
     bar = TerminalProgress()
+    token = CancelToken()
     try:
-        result = run_attribution(model, prepared, request, args.provider, progress=bar)
+        with watchdog(token, args.timeout, f"The {method.title} attribution"):
+            result = run_attribution(model, prepared, request, args.provider, progress=bar,
+                                     cancel=token)
     finally:
         bar.close()
     with atomic_directory(args.out) as folder:

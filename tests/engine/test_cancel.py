@@ -77,3 +77,16 @@ def test_cli_timeout_one_line(demo_model: Path, chelsea: Path, tmp_path: Path,
     assert capsys.readouterr().err == (
         "error: Extracting the feature maps took longer than 0.001 s and was stopped.\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_attribute_cli_timeout_one_line(demo_model: Path, chelsea: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    code = main(["attribute", str(demo_model), str(chelsea), "--method", "occlusion",
+                 "--window", "8", "--stride", "4", "--out", str(tmp_path / "o"),
+                 "--timeout", "0.5"])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: The Occlusion attribution took longer than 0.5 s and was stopped."
+    assert not (tmp_path / "o").exists()
