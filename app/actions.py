@@ -33,6 +33,8 @@ class Actions:
                                     self.choose_model, "Open an .onnx model")
         self.open_image = self._add(file_menu, "Open &input…", "Ctrl+I", self.choose_image,
                                     "Open an image, a .npy tensor or a .wav file as input")
+        self.close_model = self._add(file_menu, "&Close model", QKeySequence.StandardKey.Close,
+                                     window.close_model, "Close the model and free its memory")
         self.recent_models = file_menu.addMenu("Recent models")
         self.recent_images = file_menu.addMenu("Recent inputs")
         file_menu.addSeparator()
@@ -174,7 +176,7 @@ class Actions:
         for menu, kind in ((self.recent_models, "models"), (self.recent_images, "images")):
             menu.clear()
             for path in self.w.settings.recent(kind):
-                action = menu.addAction(str(path))
+                action = menu.addAction(str(path).replace("&", "&&"))  # not a mnemonic
                 action.triggered.connect(lambda _c=False, p=path: self.w.open_paths([p]))
             menu.setEnabled(bool(menu.actions()))
 

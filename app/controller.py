@@ -184,6 +184,21 @@ class Controller(QObject):
         if job is not None:
             self.runner.cancel(job)
 
+    def cancel_all(self) -> None:
+        """Stop whatever runs or waits (the status bar's Stop button)."""
+        self._drop_deferred("maps")
+        self.runner.cancel()
+
+    def close_model(self) -> None:
+        """Forget the model and everything computed from it; in-flight work is dropped."""
+        self.runner.cancel()
+        self._drop_deferred("model")
+        for kind in ("model", "maps"):
+            self._latest[kind] = -1  # a result already on its way is not the latest
+        self._pending_image, self._pending_spec = None, None
+        self.state.set_model(None, ())
+        self.state.set_input(self.state.image_path, None)
+
     def _default_cam_layer(self) -> str | None:
         layer = attribution_api.default_layer(self.state.layers)
         return layer.name if layer is not None else None
@@ -226,6 +241,9 @@ class Controller(QObject):
             if deferred is not None:
                 self.run_attribution(deferred)
         elif isinstance(result, AttributionResult):
+            if self.state.model is None:  # finished just as its model was closed
+                self.attributionStopped.emit("cancelled")
+                return
             self.state.add_attribution(result)
             self.attributionReady.emit(result)
 

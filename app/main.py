@@ -2,8 +2,9 @@
 
 ``featurescope inspect|maps|attribute ...`` runs the headless engine commands;
 ``featurescope [MODEL] [IMAGE]`` opens the window (the bundled demo when no
-model is given). Qt and onnxruntime are imported only when needed so that
-``--help`` answers at once.
+model is given). A session autosaved by a window that crashed or was killed is
+offered back at the next start (``--restore`` reopens it without asking). Qt and
+onnxruntime are imported only when needed so that ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.driver import Script
 
 CLI_COMMANDS = ("inspect", "maps", "attribute")
 LOG = logging.getLogger("featurescope")
@@ -32,12 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print versions, paths and execution providers, then exit")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="open the window, wait until everything is shown, save a PNG, exit")
-    parser.add_argument("--layer", help="with --screenshot: the layer to show")
-    parser.add_argument("--channel", type=int, help="with --screenshot: the channel to open")
+    parser.add_argument("--dump-state", metavar="JSON",
+                        help="like --screenshot, but write the session the window holds "
+                             "(model, input, spec, layer, settings) as JSON")
+    parser.add_argument("--restore", action="store_true",
+                        help="reopen the session autosaved before a crash without asking")
+    parser.add_argument("--layer", help="the layer to show once the maps are computed")
+    parser.add_argument("--channel", type=int, help="the channel to open")
     parser.add_argument("--attribution", metavar="METHOD",
-                        help="with --screenshot: run this attribution method first")
+                        help="run this attribution method once the maps are computed")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of --attribution (repeatable), e.g. stride=4,4")
     parser.add_argument("--timeout", type=float, default=300.0,
-                        help="with --screenshot: give up after this many seconds")
+                        help="with --screenshot/--dump-state: give up after this many seconds")
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--verbose", action="store_true", help="log details to stderr")
     return parser
@@ -89,6 +101,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Create the application and window; return the exit code."""
+    script = _script(args)
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
@@ -101,6 +114,7 @@ def run_gui(args: argparse.Namespace) -> int:
     QCoreApplication.setApplicationName(APPLICATION)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_pyqtgraph()
+    from app.driver import StartupDriver
     from app.main_window import MainWindow
 
     notifier = Notifier()
@@ -113,23 +127,42 @@ def run_gui(args: argparse.Namespace) -> int:
         paths = [DEMO_MODEL, DEMO_IMAGE]
     elif len(paths) == 1 and args.model and Path(args.model).suffix.lower() == ".onnx":
         paths.append(DEMO_IMAGE)
-    if args.screenshot:
-        from app.screenshot import Screenshot
-
-        shot = Screenshot(window, Path(args.screenshot), args.layer, args.channel,
-                          args.attribution, args.timeout)
-        window.show()
+    driver = StartupDriver(window, script)
+    window.show()
+    if script.exits:
         app.processEvents()
         window.default_layout(1600, 1000)
-        shot.start(paths)
-        code = app.exec()
-        hooks.uninstall()
-        return shot.exit_code if code == 0 else code
-    window.show()
-    window.open_paths(paths)
+
+    def open_files() -> None:
+        if args.restore:
+            if window.offer_recovery(restore=True) is not None:
+                return
+            notifier.notify("info", "There is no interrupted session to restore.")
+        window.open_paths(paths)
+        if not args.restore and not script.exits:
+            window.offer_recovery()
+
+    driver.start(open_files)
     code = app.exec()
+    window.autosaver.discard()
     hooks.uninstall()
-    return code
+    return driver.exit_code if code == 0 else code
+
+
+def _script(args: argparse.Namespace) -> Script:
+    from app.driver import Script
+
+    params = []
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"featurescope: --param needs NAME=VALUE, not '{item}'")
+        params.append((name.strip(), value.strip()))
+    return Script(layer=args.layer, channel=args.channel, method=args.attribution,
+                  params=tuple(params),
+                  screenshot=Path(args.screenshot) if args.screenshot else None,
+                  dump_state=Path(args.dump_state) if args.dump_state else None,
+                  timeout=args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(info_text() + "\n")
         return 0
     _setup_logging(args.verbose)
-    if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith(
+    scripted = bool(args.screenshot or args.dump_state)
+    if scripted and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith(
             "linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     return run_gui(args)

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QProgressBar,
-    QPushButton,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app import export
 from app.actions import Actions
+from app.autosave import Autosaver, Orphan, find_orphans
 from app.controller import Controller
 from app.jobs import JobRunner
-from app.notify import Notice, Notifier
+from app.notify import Notifier
 from app.paths import ICON, kind_of
 from app.settings import Settings
 from app.state import AppState
 from app.views.attribution_panel import AttributionPanel
+from app.views.bars import InfoBar, RecoveryBar
 from app.views.channel_detail import ChannelDetail
+from app.views.common import plain_tooltip
 from app.views.input_panel import InputPanel
 from app.views.layer_tree import LayerTree
 from app.views.model_card import ModelCard, provider_text
@@ -36,50 +38,12 @@ from app.views.mosaic import MosaicView
 from app.views.overview import Overview
 from engine.errors import EngineError
 
-LEVEL_STYLE = {"error": "background:#5a1f1f; color:#ffd0d0",
-               "warning": "background:#4d3d12; color:#ffe9b0",
-               "info": "background:#1f3a4d; color:#d0ecff"}
-
-
-class InfoBar(QFrame):
-    """A non-modal message strip above the views; never blocks the event loop."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.label = QLabel("", self)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("✕", self)
-        close.setFlat(True)
-        close.setFixedWidth(28)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 4, 4, 4)
-        row.addWidget(self.label, 1)
-        row.addWidget(close)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.hide)
-        self.hide()
-
-    def show_notice(self, notice: Notice) -> None:
-        """Show a notice; information hides itself after a few seconds."""
-        self.setStyleSheet(LEVEL_STYLE.get(notice.level, LEVEL_STYLE["info"]))
-        self.label.setText(notice.message)
-        self.label.setToolTip(notice.detail[:2000] if notice.detail else "")
-        self.show()
-        if notice.level == "info":
-            self._timer.start(8000)
-        else:
-            self._timer.stop()
-
 
 class MainWindow(QMainWindow):
     """Featurescope's window: layers left, mosaic centre, input/channel/attribution right."""
 
     def __init__(self, notifier: Notifier | None = None, settings: Settings | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, autosave_folder: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Featurescope")
         if ICON.is_file():
@@ -93,6 +57,10 @@ class MainWindow(QMainWindow):
         self._build()
         self.actions_ = Actions(self)
         self._restore()
+        self.autosaver = Autosaver(self.session_snapshot, autosave_folder,
+                                   on_error=lambda exc: self.notifier.error(exc, "Autosave"),
+                                   parent=self)
+        self._watch_for_autosave()
         self.setAcceptDrops(True)
         self.notifier.notified.connect(self.infobar.show_notice)
         self.state.busyChanged.connect(self._busy)
@@ -122,6 +90,10 @@ class MainWindow(QMainWindow):
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
+        self.recovery_bar = RecoveryBar(self)
+        self.recovery_bar.restoreRequested.connect(self.restore_orphan)
+        self.recovery_bar.discardRequested.connect(lambda orphan: orphan.discard())
+        column.addWidget(self.recovery_bar)
         column.addWidget(self.infobar)
         column.addWidget(splitter, 1)
         self.setCentralWidget(central)
@@ -149,10 +121,18 @@ class MainWindow(QMainWindow):
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.hide()
+        self.stop_button = QToolButton(self)
+        self.stop_button.setText("Stop")
+        self.stop_button.setToolTip("Stop the running job (loading, feature maps, attribution)")
+        self.stop_button.clicked.connect(self.controller.cancel_all)
+        self.stop_button.hide()
         self.busy_label = QLabel("", self)
+        self.busy_label.setTextFormat(Qt.TextFormat.PlainText)
         self.provider_label = QLabel("Provider: not run yet", self)
+        self.provider_label.setTextFormat(Qt.TextFormat.PlainText)
         status = self.statusBar()
         status.addWidget(self.busy_bar)
+        status.addWidget(self.stop_button)
         status.addWidget(self.busy_label, 1)
         status.addPermanentWidget(self.provider_label)
 
@@ -183,12 +163,14 @@ class MainWindow(QMainWindow):
     # -- status ----------------------------------------------------------------------------
     def _busy(self, busy: bool, text: str) -> None:
         self.busy_bar.setVisible(busy)
+        self.stop_button.setVisible(busy)
         self.busy_label.setText(text + ("…" if busy and text else ""))
 
     def _provider(self) -> None:
         self.provider_label.setText("Provider: " + provider_text(self.state.run_info))
         if self.state.run_info is not None:
-            self.provider_label.setToolTip(", ".join(self.state.run_info.providers))
+            self.provider_label.setToolTip(plain_tooltip(", ".join(
+                self.state.run_info.providers)))
 
     def _title(self) -> None:
         parts = ["Featurescope"]
@@ -196,7 +178,8 @@ class MainWindow(QMainWindow):
             parts.append(self.state.model.info.path.name)
         if self.state.image_path is not None:
             parts.append(self.state.image_path.name)
-        self.setWindowTitle(" — ".join(parts))
+        # "[*]" in a file name would be taken for the modified-marker placeholder
+        self.setWindowTitle(" — ".join(parts).replace("[*]", "[*][*]"))
 
     # -- opening -----------------------------------------------------------------------------
     def open_paths(self, paths: list[Path]) -> None:
@@ -219,14 +202,15 @@ class MainWindow(QMainWindow):
             self.notifier.notify("warning", f"'{p.name}' is not a model (.onnx), an image, "
                                  "a tensor (.npy), audio (.wav) or a session file.")
 
-    def open_session(self, path: Path) -> None:
+    def open_session(self, path: Path, remember: bool = True) -> bool:
         """Reopen the model, input, spec and settings saved in a session file."""
         try:
             data = export.load_session(path)
         except EngineError as exc:
             self.notifier.error(exc)
-            return
-        self.settings.add_recent("sessions", path)
+            return False
+        if remember:
+            self.settings.add_recent("sessions", path)
         display = data.display
         self.state.set_display(
             colormap=display.get("colormap") if isinstance(display.get("colormap"), str) else None,
@@ -236,7 +220,11 @@ class MainWindow(QMainWindow):
         self._session_selection = (data.layer, data.channel, data.attribution)
         self.controller.mapsReady.connect(self._apply_session_selection,
                                           type=Qt.ConnectionType.SingleShotConnection)
+        opacity = display.get("opacity")
+        if isinstance(opacity, int | float) and 0.0 <= opacity <= 1.0:
+            self.channel.opacity.setValue(round(opacity * 100))
         self.controller.open_model(data.model, data.input, data.spec)
+        return True
 
     def _apply_session_selection(self) -> None:
         layer, channel, attribution = getattr(self, "_session_selection", (None, None, {}))
@@ -265,6 +253,57 @@ class MainWindow(QMainWindow):
         return {"method": info.name, "layer": self.attribution.layer.currentText() or None,
                 "params": params}
 
+    # -- autosave and recovery ----------------------------------------------------------
+    def session_snapshot(self) -> dict[str, Any] | None:
+        """The session as the autosave writes it; None without a model."""
+        if self.state.model is None:
+            return None
+        return export.session_dict(self.state, self.session_attribution())
+
+    def _watch_for_autosave(self) -> None:
+        schedule = self.autosaver.schedule
+        for signal in (self.state.modelChanged, self.state.inputChanged, self.state.layerChanged,
+                       self.state.channelChanged, self.state.displayChanged,
+                       self.attribution.method.currentIndexChanged,
+                       self.attribution.layer.currentIndexChanged,
+                       self.attribution.params.changed, self.channel.opacity.valueChanged):
+            signal.connect(schedule)
+
+    def close_model(self) -> None:
+        """Close the model; there is no session left to autosave."""
+        self.controller.close_model()
+        self.autosaver.discard()
+
+    def offer_recovery(self, restore: bool = False) -> Orphan | None:
+        """Look for a session left by a crash; offer it (or, with ``restore``, reopen it).
+
+        Returns
+        -------
+        Orphan or None
+            The newest orphaned autosave, if any (others stay for later starts).
+        """
+        orphans = find_orphans(self.autosaver.folder, exclude=(self.autosaver.path,))
+        if not orphans:
+            return None
+        newest = orphans[0]
+        for other in orphans[1:]:
+            other.release()
+        if restore:
+            self.restore_orphan(newest)
+        else:
+            self.recovery_bar.offer(newest)
+        return newest
+
+    def restore_orphan(self, orphan: Orphan) -> bool:
+        """Reopen an orphaned autosave; it becomes this window's own autosave."""
+        self.recovery_bar.hide()
+        summary = orphan.summary()
+        path = self.autosaver.adopt(orphan)
+        if not self.open_session(path, remember=False):
+            return False
+        self.notifier.notify("info", f"Restored the session ({summary}).")
+        return True
+
     # -- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -278,6 +317,9 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.autosaver.discard()  # a normal exit leaves nothing to recover
+        if self.recovery_bar.orphan is not None:
+            self.recovery_bar.orphan.release()  # not answered: offered again next time
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.settings.put("colormap", self.state.colormap)
         self.settings.put("normalization", self.state.normalization)

@@ -1,8 +1,14 @@
-"""Persistent settings (QSettings): layout, recent files, display choices, specs per model."""
+"""Persistent settings (QSettings): layout, recent files, display choices, specs per model.
+
+QSettings writes its INI file atomically (a temporary file renamed over it: atomic
+sync is required here); recent files and specs are synced as soon as they change so
+that a crash loses none of them.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -12,6 +18,7 @@ from engine.errors import InputError
 from engine.input_spec import validate_spec
 from engine.types import InputSpec
 
+LOG = logging.getLogger("featurescope.settings")
 ORGANIZATION = "Featurescope"
 APPLICATION = "Featurescope"
 MAX_RECENT = 10
@@ -47,6 +54,7 @@ class Settings:
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                         ORGANIZATION, APPLICATION)
+        self.q.setAtomicSyncRequired(True)  # never a half-written INI file
 
     # -- recent files and folders ----------------------------------------------------
     def recent(self, kind: str) -> list[Path]:
@@ -62,6 +70,7 @@ class Settings:
         items = [text] + [str(p) for p in self.recent(kind) if str(p) != text]
         self.q.setValue(f"recent/{kind}", items[:MAX_RECENT])
         self.q.setValue(f"folders/{kind}", str(Path(text).parent))
+        self.sync()
 
     def folder(self, kind: str) -> str:
         """The last folder a file of ``kind`` was opened from."""
@@ -71,6 +80,7 @@ class Settings:
     def set_folder(self, kind: str, folder: Path) -> None:
         """Remember the last folder used for ``kind``."""
         self.q.setValue(f"folders/{kind}", str(folder))
+        self.sync()
 
     # -- display choices ------------------------------------------------------------------
     def get(self, key: str, default: str) -> str:
@@ -86,6 +96,7 @@ class Settings:
     def save_spec(self, sha256: str, spec: InputSpec) -> None:
         """Remember the spec used with a model (keyed by its hash)."""
         self.q.setValue(f"specs/{sha256}", json.dumps(spec_to_dict(spec)))
+        self.sync()
 
     def load_spec(self, sha256: str) -> InputSpec | None:
         """The spec last used with a model, if any."""
@@ -110,6 +121,12 @@ class Settings:
         self.q.setValue("window/geometry", geometry)
         self.q.setValue("window/state", state)
 
-    def sync(self) -> None:
-        """Write to disk now."""
+    def sync(self) -> bool:
+        """Write to disk now; return whether it worked (a failure is logged)."""
         self.q.sync()
+        status = self.q.status()
+        if status != QSettings.Status.NoError:
+            LOG.warning("settings could not be written to %s (%s)", self.q.fileName(),
+                        status.name)
+            return False
+        return True

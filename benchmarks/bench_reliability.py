@@ -80,9 +80,13 @@ def attribution_soak(jobs: int) -> dict[str, object] | None:
     for request in requests:
         run_attribution(model, prepared, request, preference="cpu")
     before = rss_mib()
+    trace = []
     for k in range(jobs):
         run_attribution(model, prepared, requests[k % 2], preference="cpu")
-    return {"jobs": jobs, "rss_growth_mib": rss_mib() - before}
+        if (k + 1) % max(1, jobs // 4) == 0:
+            trace.append(round(rss_mib() - before, 1))
+    return {"jobs": jobs, "rss_growth_mib": rss_mib() - before,
+            "rss_growth_by_quarter_mib": trace}
 
 
 def cancel_latency(trials: int) -> dict[str, object]:
@@ -93,7 +97,7 @@ def cancel_latency(trials: int) -> dict[str, object]:
     from engine.session import create_session
 
     session = create_session(load_model(DEMO).proto, "cpu")
-    feeds = {"input": np.zeros((32, 3, 224, 224), np.float32)}
+    feeds = {"input": np.zeros((128, 3, 224, 224), np.float32)}
     latencies = []
     for k in range(trials):
         token = CancelToken()
@@ -103,7 +107,7 @@ def cancel_latency(trials: int) -> dict[str, object]:
             stamp.append(time.perf_counter())
             token.cancel()
 
-        timer = threading.Timer(0.2 + 0.1 * k, fire)
+        timer = threading.Timer(0.05 + 0.03 * k, fire)
         timer.start()
         try:
             session.run(feeds, ["logits"], cancel=token)
@@ -134,9 +138,12 @@ def main() -> int:
     if result["attribution"]:
         a = result["attribution"]
         label = "attribution jobs, RSS growth"
-        print(f"{label:<36} {a['jobs']} jobs: {a['rss_growth_mib']:+.1f} MiB")
+        print(f"{label:<36} {a['jobs']} jobs: {a['rss_growth_mib']:+.1f} MiB "
+              f"(by quarter: {a['rss_growth_by_quarter_mib']})")
     c = result["cancel"]
-    print(f"{'cancel latency (median / max)':<36} {c['median_s']:.3f} s / {c['max_s']:.3f} s")
+    if c["cancelled"]:
+        print(f"{'cancel latency (median / max)':<36} {c['median_s']:.3f} s / "
+              f"{c['max_s']:.3f} s ({c['cancelled']} of {c['trials']} passes interrupted)")
     print(json.dumps(result, indent=2))
     return 0
 

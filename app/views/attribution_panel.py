@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app import attribution_api
 from app.controller import Controller
 from app.state import AppState
+from app.views.common import text_label
 from app.views.heatmap_view import HeatmapView
 from app.views.param_form import ParamForm
 from engine.attribution.types import AttributionRequest, AttributionResult, Target
@@ -60,6 +61,12 @@ class TargetEditor(QWidget):
         self.class_box.setEditable(True)
         self.class_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.class_box.setToolTip("Type to search the labels")
+        # one completer for the widget's life (a new one per model would pile up)
+        self._classes = QStringListModel(self)
+        self._completer = QCompleter(self._classes, self)
+        self._completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.class_box.setCompleter(self._completer)
         self.stack.addWidget(self.class_box)
         self.element = QSpinBox(self)
         self.element.setRange(0, 2**31 - 1)
@@ -92,11 +99,9 @@ class TargetEditor(QWidget):
             self.output.addItems([t.name for t in model.info.outputs])
         self.class_box.clear()
         count = len(self.state.labels) or 1000
-        self.class_box.addItems([f"{i}: {self.state.label(i)}" for i in range(count)])
-        completer = QCompleter([self.class_box.itemText(i) for i in range(count)], self)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.class_box.setCompleter(completer)
+        items = [f"{i}: {self.state.label(i)}" for i in range(count)]
+        self.class_box.addItems(items)
+        self._classes.setStringList(items)
 
     def target(self) -> Target:
         """The target in the form.
@@ -143,7 +148,7 @@ class AttributionPanel(QWidget):
         self.layer = QComboBox(self)
         self.layer.setToolTip("The conv layer a CAM method explains (default: the last one)")
         self.params = ParamForm(self)
-        self.cost = QLabel("", self)
+        self.cost = text_label("", self)
         self.run_button = QPushButton("Run", self)
         self.run_button.setToolTip("Run the attribution (Ctrl+R)")
         self.cancel_button = QPushButton("Cancel", self)
@@ -152,7 +157,7 @@ class AttributionPanel(QWidget):
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        self.eta = QLabel("", self)
+        self.eta = text_label("", self)
         self.view = HeatmapView(state, self)
         form = QFormLayout()
         form.addRow("Method", self.method)
@@ -165,8 +170,8 @@ class AttributionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         if not attribution_api.AVAILABLE:
-            missing = QLabel(f"Attribution is unavailable: {attribution_api.UNAVAILABLE_REASON}.",
-                             self)
+            missing = text_label(
+                f"Attribution is unavailable: {attribution_api.UNAVAILABLE_REASON}.", self)
             missing.setWordWrap(True)
             layout.addWidget(missing)
             self.run_button.setEnabled(False)

@@ -8,7 +8,14 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.views.common import Throttle, as_display, colormap, configure_pyqtgraph, lut
+from app.views.common import (
+    Throttle,
+    as_display,
+    colormap,
+    configure_pyqtgraph,
+    lut,
+    text_label,
+)
 from engine.stats import as_images
 
 HIST_BINS = 64
@@ -35,7 +42,7 @@ class ChannelDetail(QWidget):
         super().__init__(parent)
         configure_pyqtgraph()
         self.state = state
-        self.title = QLabel("Click a channel in the mosaic", self)
+        self.title = text_label("Click a channel in the mosaic", self)
         self.title.setStyleSheet("font-weight: bold")
         self.channel_box = QSpinBox(self)
         self.channel_box.setToolTip("Channel index (Alt+Left / Alt+Right)")
@@ -64,7 +71,7 @@ class ChannelDetail(QWidget):
                                             name="channel")
         self.hist.addItem(self.hist_layer)
         self.hist.addItem(self.hist_channel)
-        self.stats = QLabel("", self)
+        self.stats = text_label("", self)
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         row.addWidget(QLabel("Channel", self))

@@ -8,12 +8,13 @@ tables, items updated in place, slider-driven redraws throttled.
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 
 from engine.colormaps import COLORMAPS, lookup_table
 
@@ -42,6 +43,24 @@ def lut(name: str) -> np.ndarray:
 def colormap(name: str) -> pg.ColorMap:
     """A pyqtgraph ColorMap built from the engine's table (for colour bars)."""
     return pg.ColorMap(np.linspace(0.0, 1.0, 256), lut(name))
+
+
+def plain_tooltip(text: str) -> str:
+    """Tool-tip markup that shows ``text`` literally.
+
+    Qt renders a tool tip as rich text whenever it looks like HTML, so node names,
+    metadata and messages from a model (``<img src=x>``) are escaped before display.
+    """
+    if not text:
+        return ""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+def text_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A label that shows its text literally (never as HTML): for names, paths, messages."""
+    label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
 
 
 def as_display(array: np.ndarray) -> np.ndarray:

@@ -8,7 +8,15 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.views.common import Throttle, as_display, colormap_combo, configure_pyqtgraph, lut
+from app.views.common import (
+    Throttle,
+    as_display,
+    colormap_combo,
+    configure_pyqtgraph,
+    lut,
+    plain_tooltip,
+    text_label,
+)
 from engine.attribution.types import AttributionResult
 
 MAX_COMPARE = 6
@@ -72,7 +80,7 @@ class HeatmapView(QWidget):
         configure_pyqtgraph()
         self.state = state
         self.shown: AttributionResult | None = None
-        self.title = QLabel("No attribution yet", self)
+        self.title = text_label("No attribution yet", self)
         self.title.setStyleSheet("font-weight: bold")
         self.title.setWordWrap(True)
         self.colormap = colormap_combo("inferno", self)
@@ -142,6 +150,6 @@ class HeatmapView(QWidget):
             if i < len(results):
                 small.show(display, results[i].heatmap, self.colormap.currentText(),
                            self.opacity.value() / 100.0)
-                small.view.setToolTip(result_title(results[i]))
+                small.view.setToolTip(plain_tooltip(result_title(results[i])))
             else:
                 small.clear()

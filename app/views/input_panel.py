@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.state import AppState
-from app.views.common import image_view
+from app.views.common import image_view, text_label
 from engine.errors import InputError
 from engine.input_spec import PRESET_DESCRIPTIONS, PRESETS, apply_preset, validate_spec
 from engine.types import InputSpec
@@ -65,7 +65,7 @@ class SpecEditor(QWidget):
         self.mean, self.std = QLineEdit(self), QLineEdit(self)
         self.layout_box = QComboBox(self)
         self.layout_box.addItems(["NCHW", "NHWC"])
-        self.error = QLabel("", self)
+        self.error = text_label("", self)
         self.error.setStyleSheet("color: #ff7070")
         self.error.setWordWrap(True)
         form = QFormLayout(self)
@@ -163,7 +163,7 @@ class InputPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.source = QLabel("No input", self)
+        self.source = text_label("No input", self)
         self.source.setWordWrap(True)
         self.graphics, self.view = image_view(self)
         self.graphics.setMinimumHeight(160)

@@ -7,6 +7,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.state import AppState
+from app.views.common import plain_tooltip
 from engine.types import LayerInfo
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -74,12 +75,12 @@ class LayerTree(QTreeWidget):
             item = QTreeWidgetItem(parent, [layer.name, op, shape_text(layer.shape),
                                             "" if layer.exposable else "not shown"])
             item.setData(0, NAME_ROLE, layer.name)
-            item.setToolTip(0, layer_tooltip(layer))
+            item.setToolTip(0, plain_tooltip(layer_tooltip(layer)))
             if not layer.exposable:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
                 for column in range(4):
                     item.setForeground(column, grey)
-                item.setToolTip(3, layer.reason)
+                item.setToolTip(3, plain_tooltip(layer.reason))
             self._items[layer.name] = item
         for item in stages.values():
             item.setText(1, f"{item.childCount()} layers")

@@ -43,7 +43,7 @@ class ModelCard(QTextBrowser):
         rows = [
             ("File", f"{e(str(info.path))}"),
             ("Size", f"{info.file_size / 1e6:.2f} MB"),
-            ("sha256", f"<code>{info.sha256}</code>"),
+            ("sha256", f"<code>{e(info.sha256)}</code>"),
             ("Producer", e(f"{info.producer_name} {info.producer_version}".strip() or "—")),
             ("IR / opsets", e(f"IR {info.ir_version}; " + ", ".join(
                 f"{d} {v}" for d, v in info.opsets))),
@@ -54,10 +54,10 @@ class ModelCard(QTextBrowser):
         parts = ["<h3>Model</h3><table cellspacing=4>"]
         parts += [f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows]
         parts.append("</table><h4>Inputs</h4><ul>")
-        parts += [f"<li><code>{e(t.name)}</code>: {t.dtype} {e(t.shape_text())}</li>"
+        parts += [f"<li><code>{e(t.name)}</code>: {e(str(t.dtype))} {e(t.shape_text())}</li>"
                   for t in info.inputs]
         parts.append("</ul><h4>Outputs</h4><ul>")
-        parts += [f"<li><code>{e(t.name)}</code>: {t.dtype} {e(t.shape_text())}</li>"
+        parts += [f"<li><code>{e(t.name)}</code>: {e(str(t.dtype))} {e(t.shape_text())}</li>"
                   for t in info.outputs]
         parts.append("</ul>")
         if info.metadata:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.state import NORMALIZATIONS, SORT_KEYS, AppState
-from app.views.common import colormap_combo, image_view, lut
+from app.views.common import colormap_combo, image_view, lut, text_label
 from engine.stats import as_images, grid_shape, mosaic, mosaic_cell, normalize, sort_order
 from engine.types import LayerMaps
 
@@ -79,9 +79,9 @@ class MosaicView(QWidget):
         self.sort.addItems(list(SORT_KEYS))
         self.sort.setCurrentText(state.sort_key)
         self.sort.setToolTip("Order channels by index, or by descending mean, max or sparsity")
-        self.hover = QLabel("", self)
+        self.hover = text_label("", self)
         self.hover.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.title = QLabel("No layer", self)
+        self.title = text_label("No layer", self)
         self.title.setStyleSheet("font-weight: bold")
 
         bar = QHBoxLayout()

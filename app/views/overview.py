@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.state import AppState
-from app.views.common import configure_pyqtgraph
+from app.views.common import configure_pyqtgraph, plain_tooltip, text_label
 from engine.types import LayerInfo
 
 
@@ -47,16 +47,16 @@ class Overview(QWidget):
             plot.setMenuEnabled(False)
             plot.hideButtons()
         self.size_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#4fc3f7"), hoverable=True,
-                                              tip=self._tip)
+                                              tip=self._rich_tip)
         self.chan_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#ffb74d"), hoverable=True,
-                                              tip=self._tip)
+                                              tip=self._rich_tip)
         self.size_plot.addItem(self.size_points)
         self.chan_plot.addItem(self.chan_points)
         self.cursors = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#e0e0e0", width=1))
                         for _ in range(2)]
         self.size_plot.addItem(self.cursors[0])
         self.chan_plot.addItem(self.cursors[1])
-        self.info = QLabel("", self)
+        self.info = text_label("", self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.graphics, 1)
@@ -75,6 +75,9 @@ class Overview(QWidget):
         rf_text = f"RF {'×'.join(map(str, rf.size))}" if rf else "RF ?"
         side, channels = layer_size(layer)
         return f"{layer.name}\n{channels:.0f} ch, {side:.0f} px, {rf_text}"
+
+    def _rich_tip(self, x: float, y: float, data: object) -> str:
+        return plain_tooltip(self._tip(x, y, data))  # shown as a Qt tool tip (rich text)
 
     def rebuild(self) -> None:
         """Plot the model's layers."""

@@ -1,4 +1,4 @@
-"""GUI test fixtures: offscreen Qt, isolated QSettings, the real window, leak checks.
+"""GUI test fixtures: offscreen Qt, isolated QSettings and data folders, real windows, leaks.
 
 Without PySide6 (the engine-only run) nothing here is collected.
 """
@@ -33,10 +33,19 @@ LOAD_TIMEOUT_MS = 30_000
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point QSettings (INI, user scope) and XDG config at a per-test folder."""
+    """Point QSettings (INI, user scope), XDG config and XDG data at per-test folders.
+
+    The application names are set as ``featurescope`` sets them, so that
+    QStandardPaths' AppDataLocation (autosaves) is ``<XDG_DATA_HOME>/Featurescope/...``.
+    """
+    from app.settings import APPLICATION, ORGANIZATION
+
     folder = tmp_path / "settings"
     folder.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     yield folder

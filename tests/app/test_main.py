@@ -92,3 +92,16 @@ def test_excepthooks_route_to_the_notifier(qapp, qtbot) -> None:
     messages = [n.message for n in notifier.history]
     assert any("ValueError: from the GUI thread" in m for m in messages)
     assert any("thread helper" in m and "RuntimeError: from a thread" in m for m in messages)
+
+
+def test_attribution_param_must_be_name_equals_value() -> None:
+    with pytest.raises(SystemExit, match="--param needs NAME=VALUE, not 'stride'"):
+        app_main.main(["--dump-state", "x.json", "--attribution", "occlusion", "--param",
+                       "stride"])
+
+
+def test_help_lists_restore_and_dump_state(capsys) -> None:
+    with pytest.raises(SystemExit):
+        app_main.main(["--help"])
+    out = capsys.readouterr().out
+    assert "--restore" in out and "--dump-state" in out and "--param" in out
