@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import onnx
@@ -35,6 +36,14 @@ _CATALOGUES: dict[str, tuple[LayerInfo, ...]] = {}
 _REPORTS: dict[tuple[str, tuple[str, ...]], RewriteReport] = {}
 _ESTIMATES: dict[tuple[object, ...], int] = {}
 _CATALOGUE_LOCK = threading.Lock()
+CACHE_ENTRIES = 32
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store in a small cache, dropping the oldest entries (caller holds the lock)."""
+    table[key] = value
+    while len(table) > CACHE_ENTRIES:
+        del table[next(iter(table))]
 
 
 def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
@@ -50,7 +59,7 @@ def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
     if cached is None:
         cached = find_layers(model.proto)
         with _CATALOGUE_LOCK:
-            _CATALOGUES[model.sha256] = cached
+            _remember(_CATALOGUES, model.sha256, cached)
     return cached
 
 
@@ -63,7 +72,7 @@ def _estimate(model: LoadedModel, layers: list[LayerInfo], feeds: dict[str, np.n
     if cached is None:
         cached = estimate_maps_bytes(model.proto, layers, feeds)
         with _CATALOGUE_LOCK:
-            _ESTIMATES[key] = cached
+            _remember(_ESTIMATES, key, cached)
     return cached
 
 
@@ -94,7 +103,7 @@ def exposed_model(model: LoadedModel, tensors: list[str]) -> onnx.ModelProto:
     """Build the rewritten model (called only when no cached session has it)."""
     rewritten, report = expose_tensors(model.proto, tensors)
     with _CATALOGUE_LOCK:
-        _REPORTS[(model.sha256, tuple(tensors))] = report
+        _remember(_REPORTS, (model.sha256, tuple(tensors)), report)
     return rewritten
 
 
@@ -106,7 +115,9 @@ def rewrite_report(model: LoadedModel, tensors: list[str]) -> RewriteReport:
     if report is None:
         exposed_model(model, tensors)
         with _CATALOGUE_LOCK:
-            report = _REPORTS[key]
+            report = _REPORTS.get(key)
+        if report is None:  # evicted meanwhile by another thread: recompute directly
+            report = expose_tensors(model.proto, tensors)[1]
     return report
 
 
