@@ -8,6 +8,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from engine.model_io import iter_graphs
+from engine.model_io import iter_tensors as engine_iter_tensors
+
 
 def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
     """Yield the graphs held by ``node``'s attributes (If branches, Loop bodies...)."""
@@ -18,24 +21,9 @@ def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
             yield from attr.graphs
 
 
-def all_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-    """Yield ``graph`` and every nested subgraph, depth first."""
-    yield graph
-    for node in graph.node:
-        for sub in subgraphs(node):
-            yield from all_graphs(sub)
-
-
 def iter_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
     """Yield every initializer and tensor-valued attribute, in all graphs."""
-    for graph in all_graphs(model.graph):
-        yield from graph.initializer
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
-                    yield attr.t
-                elif attr.type == onnx.AttributeProto.TENSORS:
-                    yield from attr.tensors
+    return engine_iter_tensors(model.graph)
 
 
 _FLOAT_SHAPE_OPERANDS: dict[str, tuple[int, ...]] = {
@@ -59,7 +47,7 @@ def shape_operands(model: onnx.ModelProto) -> set[str]:
         Tensor names that onnxruntime's load-time shape inference must be able to read.
     """
     names: set[str] = set()
-    for graph in all_graphs(model.graph):
+    for graph in iter_graphs(model.graph):
         for node in graph.node:
             for k in _FLOAT_SHAPE_OPERANDS.get(node.op_type, ()):
                 if k < len(node.input) and node.input[k]:
@@ -96,7 +84,7 @@ def constants_to_initializers(model: onnx.ModelProto) -> int:
         Number of Constant nodes converted.
     """
     converted = 0
-    for graph in list(all_graphs(model.graph)):
+    for graph in list(iter_graphs(model.graph)):
         for node in list(graph.node):
             if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
                 continue
@@ -115,7 +103,7 @@ def constants_to_initializers(model: onnx.ModelProto) -> int:
 def _names_used_by(graph: onnx.GraphProto) -> set[str]:
     """Every tensor name read anywhere inside ``graph`` (including nested graphs)."""
     used: set[str] = set()
-    for sub in all_graphs(graph):
+    for sub in iter_graphs(graph):
         for node in sub.node:
             used.update(node.input)
         used.update(o.name for o in sub.output)
