@@ -64,11 +64,9 @@ def maps_soak(runs: int) -> dict[str, object]:
 
 def attribution_soak(jobs: int) -> dict[str, object] | None:
     """RSS growth over ``jobs`` attribution jobs (Eigen-CAM and a small occlusion)."""
-    try:
-        from engine.attribution.registry import run_attribution
-        from engine.attribution.types import AttributionRequest
-    except ImportError:
-        return None
+    from engine.attribution.registry import run_attribution
+    from engine.attribution.types import AttributionRequest
+
     from engine.model_io import load_model
     from engine.preprocess import prepare_input
 
@@ -92,7 +90,7 @@ def attribution_soak(jobs: int) -> dict[str, object] | None:
 def cancel_latency(trials: int) -> dict[str, object]:
     """Seconds from cancel() to the Cancelled exception during a long onnxruntime pass."""
     from engine.errors import Cancelled
-    from engine.jobs import CancelToken
+    from engine.cancellation import CancelToken
     from engine.model_io import load_model
     from engine.session import create_session
 

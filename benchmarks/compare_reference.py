@@ -113,7 +113,7 @@ def _worker(workdir: Path) -> int:
     sys.stdout = sys.stderr  # nothing but the replies goes to the real stdout
     import onnxruntime
 
-    from engine.attribution.layers import find_layer
+    from engine.attribution.activations import find_layer
     from engine.attribution.registry import run_attribution
     from engine.attribution.types import AttributionRequest, Target
     from engine.graph.expose import expose_tensors
@@ -169,7 +169,7 @@ def _worker(workdir: Path) -> int:
             wall = time.perf_counter() - start
             np.save(workdir / f"fs_{job['label']}.npy", result.heatmap)
             out = {"seconds": result.seconds, "wall": wall,
-                   "forward_passes": result.forward_passes, "batch_size": result.batch_size,
+                   "forward_passes": result.perturbation_passes, "batch_size": result.batch_size,
                    "batch_mode": result.batch_mode, "path": result.path,
                    "provider": result.provider, "target_score": result.target_score,
                    "variant": result.variant, "notes": list(result.notes),

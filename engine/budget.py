@@ -13,6 +13,7 @@ import onnx
 from onnx import ModelProto
 
 from engine.errors import ResourceError
+from engine.graph.shapes import concrete_shapes
 from engine.types import LayerInfo
 
 #: Share of the available memory one operation may use (``FEATURESCOPE_MEMORY_SHARE``).
@@ -59,32 +60,9 @@ def available_memory() -> int:
 def _concrete_shapes(model: ModelProto, feeds: dict[str, np.ndarray],
                      include_outputs: bool = False,
                      types: dict[str, int] | None = None) -> dict[str, list[int]]:
-    """Shape inference with the graph inputs fixed to the fed shapes.
-
-    ``types``, when given, receives the inferred element type of each tensor.
-    """
-    copy = ModelProto()
-    copy.CopyFrom(model)
-    del copy.graph.value_info[:]
-    for value in copy.graph.input:
-        if value.name in feeds:
-            shape = value.type.tensor_type.shape
-            del shape.dim[:]
-            for d in feeds[value.name].shape:
-                shape.dim.add().dim_value = int(d)
-    try:
-        inferred = onnx.shape_inference.infer_shapes(copy, check_type=False, data_prop=True)
-    except Exception:  # noqa: BLE001 - inference is best effort on vendor models
-        return {}
-    shapes: dict[str, list[int]] = {}
-    values = [*inferred.graph.value_info, *(inferred.graph.output if include_outputs else ())]
-    for value in values:
-        dims = value.type.tensor_type.shape.dim
-        if dims and all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
-            shapes[value.name] = [int(d.dim_value) for d in dims]
-            if types is not None:
-                types[value.name] = int(value.type.tensor_type.elem_type)
-    return shapes
+    """Shape inference with the graph inputs fixed to the fed shapes (weights not copied)."""
+    return concrete_shapes(model, {name: tuple(value.shape) for name, value in feeds.items()},
+                           include_outputs, types)
 
 
 def estimate_maps_bytes(model: ModelProto, layers: list[LayerInfo],

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import onnx
 
+from engine.bounded_cache import BoundedCache
 from engine.budget import check_budget, estimate_maps_bytes
+from engine.cancellation import CancelToken, ProgressCallback, ensure_token, no_progress
 from engine.errors import Cancelled, EngineError, InputError, RewriteError
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
 from engine.graph.inspect import find_layers
-from engine.jobs import CancelToken, ProgressCallback, ensure_token, no_progress
 from engine.model_io import LoadedModel
 from engine.providers import ProviderPreference
 from engine.session import OPT_LEVELS, SESSIONS, Session, SessionCache
@@ -32,18 +31,13 @@ from engine.types import (
 
 FLOAT_RTOL = 1e-4
 HALF_RTOL = 1e-2
-_CATALOGUES: dict[str, tuple[LayerInfo, ...]] = {}
-_REPORTS: dict[tuple[str, tuple[str, ...]], RewriteReport] = {}
-_ESTIMATES: dict[tuple[object, ...], int] = {}
-_CATALOGUE_LOCK = threading.Lock()
 CACHE_ENTRIES = 32
-
-
-def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
-    """Store in a small cache, dropping the oldest entries (caller holds the lock)."""
-    table[key] = value
-    while len(table) > CACHE_ENTRIES:
-        del table[next(iter(table))]
+_CATALOGUES: BoundedCache[str, tuple[LayerInfo, ...]] = BoundedCache(CACHE_ENTRIES)
+_REPORTS: BoundedCache[tuple[str, tuple[str, ...]], RewriteReport] = BoundedCache(CACHE_ENTRIES)
+_ESTIMATES: BoundedCache[tuple[object, ...], int] = BoundedCache(CACHE_ENTRIES)
+#: Rewritten graphs are whole model copies: only the latest two are kept, long
+#: enough for the session that is being created from them.
+_EXPOSED: BoundedCache[tuple[str, tuple[str, ...]], onnx.ModelProto] = BoundedCache(2)
 
 
 def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
@@ -54,26 +48,14 @@ def model_layers(model: LoadedModel) -> tuple[LayerInfo, ...]:
     model
         A loaded model.
     """
-    with _CATALOGUE_LOCK:
-        cached = _CATALOGUES.get(model.sha256)
-    if cached is None:
-        cached = find_layers(model.proto)
-        with _CATALOGUE_LOCK:
-            _remember(_CATALOGUES, model.sha256, cached)
-    return cached
+    return _CATALOGUES.get_or_create(model.sha256, lambda: find_layers(model.proto))
 
 
 def _estimate(model: LoadedModel, layers: list[LayerInfo], feeds: dict[str, np.ndarray]) -> int:
     """Memory estimate of exposing ``layers``, cached per model, layers and input shapes."""
     key = (model.sha256, tuple(layer.tensor for layer in layers),
            tuple((name, value.shape) for name, value in feeds.items()))
-    with _CATALOGUE_LOCK:
-        cached = _ESTIMATES.get(key)
-    if cached is None:
-        cached = estimate_maps_bytes(model.proto, layers, feeds)
-        with _CATALOGUE_LOCK:
-            _remember(_ESTIMATES, key, cached)
-    return cached
+    return _ESTIMATES.get_or_create(key, lambda: estimate_maps_bytes(model.proto, layers, feeds))
 
 
 def select_layers(layers: tuple[LayerInfo, ...], names: list[str] | None) -> list[LayerInfo]:
@@ -99,25 +81,35 @@ def select_layers(layers: tuple[LayerInfo, ...], names: list[str] | None) -> lis
     return chosen
 
 
-def exposed_model(model: LoadedModel, tensors: list[str]) -> onnx.ModelProto:
-    """Build the rewritten model (called only when no cached session has it)."""
+def _rewrite(model: LoadedModel, tensors: list[str]) -> onnx.ModelProto:
+    """Rewrite once; the report is kept longer than the (large) rewritten graph."""
+    key = (model.sha256, tuple(tensors))
     rewritten, report = expose_tensors(model.proto, tensors)
-    with _CATALOGUE_LOCK:
-        _remember(_REPORTS, (model.sha256, tuple(tensors)), report)
-    return rewritten
+    _REPORTS.put(key, report)
+    return _EXPOSED.put(key, rewritten)
+
+
+def exposed_model(model: LoadedModel, tensors: list[str]) -> onnx.ModelProto:
+    """The model rewritten to also output ``tensors``, built once per (model, tensors).
+
+    The rewrite and its report come from one :func:`engine.graph.expose.expose_tensors`
+    call; sessions are created from this proto, so it is never built twice for
+    one session.
+    """
+    key = (model.sha256, tuple(tensors))
+    known = _EXPOSED.get(key)
+    return known if known is not None else _rewrite(model, tensors)
 
 
 def rewrite_report(model: LoadedModel, tensors: list[str]) -> RewriteReport:
     """The rewrite's report, computed once per (model, tensors) and cached."""
     key = (model.sha256, tuple(tensors))
-    with _CATALOGUE_LOCK:
-        report = _REPORTS.get(key)
+    report = _REPORTS.get(key)
     if report is None:
-        exposed_model(model, tensors)
-        with _CATALOGUE_LOCK:
-            report = _REPORTS.get(key)
-        if report is None:  # evicted meanwhile by another thread: recompute directly
-            report = expose_tensors(model.proto, tensors)[1]
+        _rewrite(model, tensors)
+        report = _REPORTS.get(key)
+    if report is None:  # pragma: no cover - evicted by other threads in between
+        report = expose_tensors(model.proto, tensors)[1]
     return report
 
 
@@ -156,17 +148,56 @@ def compare_outputs(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
     return OutputCheck(max_abs_diff=tuple(diffs), tolerance=tolerance, passed=passed)
 
 
-def _dequantize(layer: LayerInfo, value: np.ndarray, constants: ConstantTable,
-                node_inputs: dict[str, list[str]]) -> tuple[np.ndarray, bool]:
-    """Integer QLinearConv output to real units with the graph's y_scale/y_zero_point."""
-    if layer.op_type == "QLinearConv":
-        inputs = node_inputs.get(layer.conv_output, [])
-        scale = constants.value(inputs[6]) if len(inputs) > 6 else None
-        zero = constants.value(inputs[7]) if len(inputs) > 7 and inputs[7] else None
-        if scale is not None:
-            zp = 0.0 if zero is None else zero.astype(np.float32)
-            return ((value.astype(np.float32) - zp) * scale.astype(np.float32)), True
-    return value.astype(np.float32), False
+class LayerDecoder:
+    """Turn a layer's exposed tensor(s) into display maps of the first batch item.
+
+    Integer outputs (QLinearConv) are dequantised with the graph's y_scale and
+    y_zero_point and keep their raw integers; float outputs of quantised layers
+    keep the raw tensor the catalogue names (``raw_tensor``).
+    """
+
+    def __init__(self, model: LoadedModel) -> None:
+        self._constants = ConstantTable(model.proto.graph)
+        self._node_inputs = {n.output[0]: list(n.input) for n in model.proto.graph.node
+                             if n.output}
+
+    def __call__(self, layer: LayerInfo, values: dict[str, np.ndarray]) -> LayerMaps:
+        """The layer's maps and statistics from one run's ``values``."""
+        value = np.asarray(values[layer.tensor])
+        confirmed = replace(layer, shape=tuple(int(d) for d in value.shape))
+        raw: np.ndarray | None = None
+        dequantized = False
+        if value.dtype.kind in "iu":
+            raw = _first_item(value)
+            data, dequantized = self._dequantize(layer, raw)
+        else:
+            data = _first_item(value).astype(np.float32)
+            if layer.raw_tensor and layer.raw_tensor in values:
+                raw = _first_item(np.asarray(values[layer.raw_tensor]))
+                dequantized = True
+        data = np.ascontiguousarray(data)
+        return LayerMaps(layer=confirmed, data=data, stats=channel_stats(data), raw=raw,
+                         dequantized=dequantized)
+
+    def _dequantize(self, layer: LayerInfo, value: np.ndarray) -> tuple[np.ndarray, bool]:
+        if layer.op_type == "QLinearConv":
+            inputs = self._node_inputs.get(layer.conv_output, [])
+            scale = self._constants.value(inputs[6]) if len(inputs) > 6 else None
+            zero = self._constants.value(inputs[7]) if len(inputs) > 7 and inputs[7] else None
+            if scale is not None:
+                zp = 0.0 if zero is None else zero.astype(np.float32)
+                return ((value.astype(np.float32) - zp) * scale.astype(np.float32)), True
+        return value.astype(np.float32), False
+
+
+def exposed_tensors(layers: list[LayerInfo]) -> list[str]:
+    """The tensors to expose for ``layers``: each map, and its raw tensor where it has one."""
+    tensors: list[str] = []
+    for layer in layers:
+        tensors.append(layer.tensor)
+        if layer.raw_tensor:
+            tensors.append(layer.raw_tensor)
+    return tensors
 
 
 def _first_item(value: np.ndarray) -> np.ndarray:
@@ -288,41 +319,23 @@ def extract_feature_maps(model: LoadedModel, prepared: PreparedInput,
     reference = original.run(feeds, cancel=token)
     timings.append(("original_run", time.perf_counter() - t1))
     progress(Progress(2, 4, "running with exposed layers"))
-    tensors: list[str] = []
-    for layer in chosen:
-        tensors.append(layer.tensor)
-        if layer.raw_tensor:
-            tensors.append(layer.raw_tensor)
+    tensors = exposed_tensors(chosen)
     t2 = time.perf_counter()
     session, values, check, notes, report = _session_with_check(
         model, tensors, feeds, preference, cache, reference, token)
     timings.append(("exposed_run", time.perf_counter() - t2))
     progress(Progress(3, 4, "computing statistics"))
-    constants = ConstantTable(model.proto.graph)
-    node_inputs = {n.output[0]: list(n.input) for n in model.proto.graph.node if n.output}
     maps: list[LayerMaps] = []
     t3 = time.perf_counter()
+    decode = LayerDecoder(model)
     for layer in chosen:
         token.check()
         value = np.asarray(values[layer.tensor])
-        confirmed = replace(layer, shape=tuple(int(d) for d in value.shape))
         if layer.shape is not None and any(isinstance(d, int) and d != v for d, v
                                            in zip(layer.shape, value.shape, strict=False)):
             notes.append(f"layer {layer.name}: declared shape {list(layer.shape)}, "
                          f"real {list(value.shape)}")
-        raw: np.ndarray | None = None
-        dequantized = False
-        if value.dtype.kind in "iu":
-            raw = _first_item(value)
-            data, dequantized = _dequantize(layer, _first_item(value), constants, node_inputs)
-        else:
-            data = _first_item(value).astype(np.float32)
-            if layer.raw_tensor:
-                raw = _first_item(np.asarray(values[layer.raw_tensor]))
-                dequantized = True
-        data = np.ascontiguousarray(data)
-        maps.append(LayerMaps(layer=confirmed, data=data, stats=channel_stats(data), raw=raw,
-                              dequantized=dequantized))
+        maps.append(decode(layer, values))
     timings.append(("statistics", time.perf_counter() - t3))
     timings.append(("total", time.perf_counter() - t0))
     progress(Progress(4, 4, "done"))

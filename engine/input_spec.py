@@ -6,7 +6,7 @@ import json
 from dataclasses import fields, replace
 
 from engine.errors import InputError
-from engine.types import InputSpec, ModelInfo, TensorInfo
+from engine.types import RESIZE_MODES, InputSpec, ModelInfo, TensorInfo
 
 #: Named preprocessing conventions. Values override :class:`InputSpec` fields.
 PRESETS: dict[str, dict[str, object]] = {
@@ -143,9 +143,8 @@ def validate_spec(spec: InputSpec) -> InputSpec:
     """
     if spec.layout not in ("NCHW", "NHWC"):
         raise InputError(f"Layout must be NCHW or NHWC, not {spec.layout!r}.")
-    if spec.resize not in ("stretch", "letterbox", "center_crop"):
-        raise InputError(
-            f"Resize mode must be stretch, letterbox or center_crop, not {spec.resize!r}.")
+    if spec.resize not in RESIZE_MODES:
+        raise InputError(f"Resize mode must be {', '.join(RESIZE_MODES)}, not {spec.resize!r}.")
     if spec.channel_order not in ("RGB", "BGR"):
         raise InputError(f"Channel order must be RGB or BGR, not {spec.channel_order!r}.")
     if spec.scale not in ("0..1", "0..255", "-1..1"):

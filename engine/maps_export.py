@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.atomic_files import csv_text, npy_bytes, png_bytes
 from engine.colormaps import apply_colormap
-from engine.describe import layer_dict, stats_dict
-from engine.outputs import csv_text, npy_bytes, png_bytes
+from engine.model_card import layer_dict, stats_dict
 from engine.stats import as_images, mosaic, normalize
 from engine.types import FeatureMaps
 
@@ -51,7 +51,7 @@ def write_maps(result: FeatureMaps, folder: Path, colormap: str = "viridis") -> 
     dict
         The manifest that was written.
     """
-    from engine.outputs import write_bytes_atomic, write_json_atomic, write_text_atomic
+    from engine.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
 
     rows: list[list[object]] = []
     entries: list[dict[str, Any]] = []
@@ -82,7 +82,7 @@ def write_maps(result: FeatureMaps, folder: Path, colormap: str = "viridis") -> 
         "fallback_reason": result.run.fallback_reason,
         "device": result.run.device_name,
         "optimization_level": result.run.optimization_level,
-        "input": {"source": result.input.source,
+        "input": {"source": result.input.source, **result.input.input_summary(),
                   "spec": None if result.input.spec is None else asdict(result.input.spec),
                   "tensors": {n: {"shape": list(v.shape), "dtype": str(v.dtype)}
                               for n, v in result.input.feeds},

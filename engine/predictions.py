@@ -10,6 +10,8 @@ from engine.errors import InputError
 from engine.types import Prediction
 
 LABELS_KEY = "featurescope.labels"
+#: Labels files shipped with Featurescope (found by the name a model's metadata gives).
+BUNDLED_LABELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "labels"
 MAX_LABELS_BYTES = 5_000_000
 MAX_CLASSES = 100_000
 
@@ -73,6 +75,21 @@ def find_labels(model_path: Path, name: str | None, bundled: Path | None = None)
         if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
             return candidate
     return None
+
+
+def model_labels(model_path: Path, metadata_name: str | None, given: Path | None = None
+                 ) -> tuple[str, ...]:
+    """Class names: from ``given``, else the file the metadata names (beside the model,
+    or among the bundled labels), else none.
+
+    Raises
+    ------
+    InputError
+        ``given`` cannot be read.
+    """
+    path = given or find_labels(model_path, metadata_name,
+                                BUNDLED_LABELS_DIR if BUNDLED_LABELS_DIR.is_dir() else None)
+    return read_labels(path) if path is not None else ()
 
 
 def read_labels(path: Path) -> tuple[str, ...]:

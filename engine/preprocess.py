@@ -11,35 +11,68 @@ import numpy as np
 from engine.errors import InputError
 from engine.images import IMAGE_SUFFIXES, load_image
 from engine.input_spec import image_input, spec_from_model, validate_spec
-from engine.types import InputSpec, ModelInfo, PreparedInput, TensorInfo
+from engine.types import ImageTransform, InputSpec, ModelInfo, PreparedInput, TensorInfo
 
 LETTERBOX_FILL = 114.0
 _NUMPY_DTYPES = {"float32", "float16", "float64", "uint8", "int8", "int32", "int64", "bool"}
 
+#: Every input file type :func:`prepare_input` reads: images, ``.npy`` tensors, ``.wav`` audio.
+#: The one list for the CLI, the GUI's file dialogs and drag and drop.
+INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".npy", ".wav")
 
-def resize_image(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Resize float RGB pixels (H, W, 3) to the spec's size with its resize mode."""
+
+def resize_image(pixels: np.ndarray, spec: InputSpec, free_width: bool = False
+                 ) -> tuple[np.ndarray, ImageTransform, int]:
+    """Resize float RGB pixels (H, W, 3) to the spec's size with its resize mode.
+
+    Returns
+    -------
+    (ndarray, ImageTransform, int)
+        The resized pixels, how original pixels map onto them, and for
+        ``keep_aspect`` the width of the image part (the rest is padding,
+        filled with zeros in the model's tensor space); else the full width.
+
+    Notes
+    -----
+    ``keep_aspect`` (text lines): the height becomes the spec's, the width
+    follows the aspect ratio; the result is right-padded to the spec's width,
+    or, where the model's width is free (``free_width``), widened instead of
+    squeezed when the line is longer.
+    """
     h, w = pixels.shape[:2]
     th, tw = spec.height, spec.width
     if spec.resize == "stretch":
-        return cv2.resize(pixels, (tw, th), interpolation=cv2.INTER_LINEAR)
+        out = cv2.resize(pixels, (tw, th), interpolation=cv2.INTER_LINEAR)
+        return out, ImageTransform((h, w), (th, tw), (th / h, tw / w), (0.0, 0.0)), tw
     if spec.resize == "center_crop":
         scale = max(th / h, tw / w)
         nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
         resized = cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_LINEAR)
         top, left = (nh - th) // 2, (nw - tw) // 2
-        return resized[top:top + th, left:left + tw]
+        transform = ImageTransform((h, w), (th, tw), (nh / h, nw / w),
+                                   (-float(top), -float(left)))
+        return resized[top:top + th, left:left + tw], transform, tw
+    if spec.resize == "keep_aspect":
+        nw = max(1, round(th * w / h))
+        width = max(tw, nw) if free_width else tw
+        nw = min(nw, width)
+        resized = cv2.resize(pixels, (nw, th), interpolation=cv2.INTER_LINEAR)
+        canvas = np.zeros((th, width, 3), dtype=np.float32)
+        canvas[:, :nw] = resized
+        return canvas, ImageTransform((h, w), (th, width), (th / h, nw / w), (0.0, 0.0)), nw
     scale = min(th / h, tw / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     resized = cv2.resize(pixels, (nw, nh), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((th, tw, 3), LETTERBOX_FILL, dtype=np.float32)
     top, left = (th - nh) // 2, (tw - nw) // 2
     canvas[top:top + nh, left:left + nw] = resized
-    return canvas
+    transform = ImageTransform((h, w), (th, tw), (nh / h, nw / w), (float(top), float(left)))
+    return canvas, transform, tw
 
 
-def image_to_tensor(pixels: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a spec to RGB pixels; return (tensor with batch 1, display uint8 RGB).
+def image_to_tensor(pixels: np.ndarray, spec: InputSpec, free_width: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, ImageTransform]:
+    """Apply a spec to RGB pixels; return (tensor with batch 1, display uint8 RGB, transform).
 
     Parameters
     ----------
@@ -47,9 +80,12 @@ def image_to_tensor(pixels: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np
         float32 (H, W, 3) in 0..255.
     spec
         The preprocessing.
+    free_width
+        The model's input width is free (``keep_aspect`` may widen the input).
     """
     validate_spec(spec)
-    resized = resize_image(pixels.astype(np.float32, copy=False), spec)
+    resized, transform, filled = resize_image(pixels.astype(np.float32, copy=False), spec,
+                                              free_width)
     display = np.clip(resized, 0, 255).round().astype(np.uint8)
     x = resized[:, :, ::-1] if spec.channel_order == "BGR" else resized
     if spec.channels == 1:
@@ -62,6 +98,8 @@ def image_to_tensor(pixels: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np
     mean = np.asarray(spec.mean[:n], dtype=np.float32)
     std = np.asarray(spec.std[:n], dtype=np.float32)
     x = (x - mean) / std
+    if filled < x.shape[1]:
+        x[:, filled:] = 0.0  # keep_aspect padding: zeros in tensor space (as PaddleOCR pads)
     if spec.layout == "NCHW":
         x = np.transpose(x, (2, 0, 1))
     tensor = np.ascontiguousarray(x[None])
@@ -69,7 +107,18 @@ def image_to_tensor(pixels: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np
         tensor = np.clip(np.round(tensor), 0, 255).astype(np.uint8)
     else:
         tensor = tensor.astype(spec.dtype)
-    return tensor, display
+    return tensor, display, transform
+
+
+def fill_fixed_batch(array: np.ndarray, tensor: TensorInfo) -> tuple[np.ndarray, str | None]:
+    """Repeat a batch-1 tensor to a model's fixed batch larger than 1 (and say so)."""
+    batch = tensor.shape[0] if tensor.shape else None
+    if isinstance(batch, int) and batch > 1 and array.ndim == len(tensor.shape) and \
+            array.shape[0] == 1:
+        return (np.ascontiguousarray(np.repeat(array, batch, axis=0)),
+                f"the model declares a fixed batch of {batch}: the input was repeated to fill "
+                "it (results are read from the first item)")
+    return array, None
 
 
 def _check_tensor(array: np.ndarray, tensor: TensorInfo, source: str) -> np.ndarray:
@@ -183,6 +232,7 @@ def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = No
         raise InputError("The model has no inputs to feed.")
     notes: list[str] = []
     display: np.ndarray | None = None
+    transform: ImageTransform | None = None
     used_spec: InputSpec | None = None
     sample_rate: int | None = None
     if suffix == ".npy":
@@ -202,7 +252,12 @@ def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = No
         used_spec = spec or spec_from_model(info)
         pixels, image_notes = load_image(p)
         notes.extend(image_notes)
-        tensor, display = image_to_tensor(pixels, used_spec)
+        width = main.shape[3] if used_spec.layout == "NCHW" else main.shape[2]
+        tensor, display, transform = image_to_tensor(pixels, used_spec,
+                                                     free_width=not isinstance(width, int))
+        tensor, note = fill_fixed_batch(tensor, main)
+        if note:
+            notes.append(note)
         feeds = {main.name: _check_tensor(tensor, main, p.name)}
     else:
         raise InputError(f"'{p.name}' is neither an image, a .npy tensor nor a .wav file.")
@@ -217,4 +272,4 @@ def prepare_input(info: ModelInfo, path: str | Path, spec: InputSpec | None = No
             notes.append(note)
     ordered = tuple((t.name, feeds[t.name]) for t in info.inputs)
     return PreparedInput(feeds=ordered, display=display, spec=used_spec, source=str(p),
-                         warnings=tuple(notes))
+                         warnings=tuple(notes), transform=transform)

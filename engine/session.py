@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,6 +12,8 @@ from typing import Any, Literal
 import numpy as np
 from onnx import ModelProto
 
+from engine.bounded_cache import BoundedCache
+from engine.cancellation import CancelToken
 from engine.errors import (
     Cancelled,
     EngineError,
@@ -21,8 +21,8 @@ from engine.errors import (
     ResourceError,
     UnsupportedModelError,
 )
-from engine.jobs import CancelToken
 from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provider_list
+from engine.run_meter import record_run
 from engine.types import RunInfo
 
 OptLevel = Literal["all", "extended", "basic", "disabled"]
@@ -159,8 +159,11 @@ class Session:
             cancel.check()
             cancel.add_callback(terminate)
         try:
+            # Every attempted run is counted, also one that fails (it cost a pass).
             if self.info.provider == CUDA or resident:
+                record_run({**feeds, **(resident or {})})
                 return self._run_bound(feeds, names, options, resident or {})
+            record_run(feeds)
             values = self.session.run(names, feeds, options)
         except EngineError:
             raise
@@ -272,9 +275,7 @@ class SessionCache:
 
     def __init__(self, capacity: int = 6,
                  cuda_options: Mapping[str, object] | ProviderOptions | None = None) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[tuple[object, ...], Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: BoundedCache[tuple[object, ...], Session] = BoundedCache(capacity)
         self._cuda_options = provider_options(cuda_options)
 
     def with_cuda_options(self, options: Mapping[str, object] | ProviderOptions | None
@@ -298,21 +299,12 @@ class SessionCache:
         if pairs and CUDA not in provider_list(preference)[0]:
             pairs = ()
         key = (model_hash, frozenset(exposed), preference, opt_level, pairs)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        session = create_session(build(), preference, opt_level, pairs)
-        with self._lock:
-            self._items[key] = session
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-        return session
+        return self._items.get_or_create(
+            key, lambda: create_session(build(), preference, opt_level, pairs))
 
     def clear(self) -> None:
         """Drop every cached session."""
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 #: The process-wide cache used by the engine's convenience functions.

@@ -14,7 +14,10 @@ import numpy as np
 
 Dim = int | str | None
 Layout = Literal["NCHW", "NHWC"]
-ResizeMode = Literal["stretch", "letterbox", "center_crop"]
+ResizeMode = Literal["stretch", "letterbox", "center_crop", "keep_aspect"]
+#: Every resize mode, for forms and flags (``keep_aspect``: fixed height, width from the
+#: aspect ratio, right-padded up to the spec's width; for text-line models).
+RESIZE_MODES: tuple[ResizeMode, ...] = ("stretch", "letterbox", "center_crop", "keep_aspect")
 ChannelOrder = Literal["RGB", "BGR"]
 Scale = Literal["0..1", "0..255", "-1..1"]
 
@@ -130,14 +133,59 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class ImageTransform:
+    """How original image pixels map onto the model's input: ``model = original * scale + offset``.
+
+    Coordinates are (y, x) in pixels with 0 at the top-left corner of the first
+    pixel; ``original_size`` and ``input_size`` are (height, width).
+    """
+
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    scale: tuple[float, float]
+    offset: tuple[float, float]
+
+    def to_original(self, y: float, x: float) -> tuple[float, float]:
+        """A model-input point in original image pixels, clipped to the image."""
+        oy = (y - self.offset[0]) / self.scale[0]
+        ox = (x - self.offset[1]) / self.scale[1]
+        return (min(max(oy, 0.0), float(self.original_size[0])),
+                min(max(ox, 0.0), float(self.original_size[1])))
+
+    def box_to_original(self, box: tuple[float, float, float, float]
+                        ) -> tuple[float, float, float, float]:
+        """An (x0, y0, x1, y1) box in model-input pixels, in original image pixels."""
+        y0, x0 = self.to_original(box[1], box[0])
+        y1, x1 = self.to_original(box[3], box[2])
+        return x0, y0, x1, y1
+
+
+@dataclass(frozen=True)
 class PreparedInput:
-    """The tensors fed to the model plus what the user should see."""
+    """The tensors fed to the model plus what the user should see.
+
+    ``transform`` maps the original image onto the model input (None for
+    ``.npy`` and audio inputs, whose pixels are the model's own).
+    """
 
     feeds: tuple[tuple[str, np.ndarray], ...]
     display: np.ndarray | None
     spec: InputSpec | None
     source: str
     warnings: tuple[str, ...] = ()
+    transform: ImageTransform | None = None
+    spec_reason: str = ""
+
+    def input_summary(self) -> dict[str, object]:
+        """Size, preset, layout and why they were chosen, as manifests record them."""
+        size = None
+        if self.transform is not None:
+            size = list(self.transform.input_size)
+        elif self.spec is not None:
+            size = [self.spec.height, self.spec.width]
+        return {"size": size, "preset": None if self.spec is None else self.spec.preset,
+                "layout": None if self.spec is None else self.spec.layout,
+                "reason": self.spec_reason}
 
     def feed_dict(self) -> dict[str, np.ndarray]:
         """Return the feeds as the dict onnxruntime expects."""

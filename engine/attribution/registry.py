@@ -1,195 +1,172 @@
-"""The attribution methods, their parameters, and the single entry point.
+"""The attribution methods, and the single entry points that plan and run them.
 
-:data:`METHODS` describes every method for the CLI and the GUI (title, one
-sentence with its cost, parameter specs with defaults and ranges, a pass
-estimate); :func:`run_attribution` runs any of them.
+:data:`METHODS` maps a method's name to its :class:`~engine.attribution.method_spec.Method`
+(parameters dataclass, ``run``, pass estimate); the CLI's flags and the GUI's
+forms are generated from it. Adding a method is one module declaring ``METHOD``
+and one line below.
+
+:func:`plan_attribution` says, before running, which layer a method will use,
+the input geometry and the passes it will make; :func:`run_attribution` runs
+it and reports every pass it really made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from engine.attribution import ablation_cam, eigen_cam, occlusion, refine, rise, score_cam
-from engine.attribution.common import MethodOutput, pair
-from engine.attribution.context import Context, prepare_context
-from engine.attribution.layers import activations, default_layer, find_layer
-from engine.attribution.types import AttributionRequest, AttributionResult, ScoreMode
+from engine.attribution import ablation_cam, d_rise, eigen_cam, occlusion, rise, score_cam
+from engine.attribution.activations import (
+    Activations,
+    default_layer,
+    find_layer,
+    layer_activations,
+    reference_session,
+)
+from engine.attribution.context import prepare_context
+from engine.attribution.geometry import prepared_geometry
+from engine.attribution.method_spec import Method, PassQuery
+from engine.attribution.types import AttributionRequest, AttributionResult
+from engine.bounded_cache import BoundedCache
+from engine.cancellation import CancelToken, ProgressCallback, ensure_token, no_progress
 from engine.errors import InputError
-from engine.jobs import CancelToken, ProgressCallback, ensure_token, no_progress
 from engine.model_io import LoadedModel
 from engine.providers import ProviderPreference
+from engine.run_meter import count_runs
 from engine.session import SESSIONS, SessionCache
 from engine.types import LayerInfo, PreparedInput
 
-Params = Mapping[str, object]
+METHODS: dict[str, Method[Any]] = {method.name: method for method in (
+    occlusion.METHOD,
+    score_cam.METHOD,
+    ablation_cam.METHOD,
+    eigen_cam.METHOD,
+    rise.METHOD,
+    d_rise.METHOD,
+)}
+
+#: Layer activations per (model, input, layer, provider), for exact estimates.
+_ACTIVATIONS: BoundedCache[tuple[str, str, str, str], Activations] = BoundedCache(4)
+
+
+def method(name: str) -> Method[Any]:
+    """The registered method called ``name``.
+
+    Raises
+    ------
+    InputError
+        No method has that name.
+    """
+    found = METHODS.get(name)
+    if found is None:
+        raise InputError(f"Unknown attribution method '{name}'; choose one of "
+                         f"{', '.join(METHODS)}.")
+    return found
 
 
 @dataclass(frozen=True)
-class ParamSpec:
-    """One method parameter, described for a form.
+class AttributionPlan:
+    """What an attribution will do, known before it runs.
 
-    ``kind`` is ``int``, ``float``, ``pair`` (one or two ints), ``choice``,
-    ``text`` or ``bool``; ``low``/``high`` bound numbers, ``choices`` lists
-    allowed values.
+    ``passes`` are the perturbed inputs the method will score (exact where
+    ``exact``; an upper bound otherwise); ``reference_passes`` the model's own
+    run on the input that every method makes first.
     """
 
-    name: str
-    kind: str
-    default: object
-    help: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
+    method: str
+    layer: LayerInfo | None
+    size: tuple[int, int]
+    layout: str
+    passes: int
+    exact: bool
+    reference_passes: int = 1
 
-    def parse(self, value: object) -> object:
-        """Convert and check one value; raise InputError if it is out of range."""
-        try:
-            if self.kind == "int":
-                parsed: object = int(value)  # type: ignore[call-overload]
-            elif self.kind == "float":
-                parsed = float(value)  # type: ignore[arg-type]
-            elif self.kind == "pair":
-                return pair(value, self.name)
-            elif self.kind == "bool":
-                parsed = value if isinstance(value, bool) else str(value).lower() in (
-                    "1", "true", "yes", "on")
-            else:
-                parsed = str(value)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"Parameter {self.name} must be a {self.kind}, not "
-                             f"{value!r}.") from exc
-        if self.choices and parsed not in self.choices:
-            raise InputError(f"Parameter {self.name} must be one of {', '.join(self.choices)}.")
-        numeric = isinstance(parsed, int | float) and not isinstance(parsed, bool)
-        if numeric and ((self.low is not None and parsed < self.low) or (  # type: ignore[operator]
-                self.high is not None and parsed > self.high)):  # type: ignore[operator]
-            raise InputError(f"Parameter {self.name} must lie in [{self.low}, {self.high}].")
-        return parsed
+    @property
+    def total_passes(self) -> int:
+        """Reference run plus perturbed passes (batch-planning checks not included)."""
+        return self.passes + self.reference_passes
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method as the CLI and the GUI see it."""
-
-    name: str
-    title: str
-    description: str
-    params: tuple[ParamSpec, ...]
-    needs_layer: bool
-    passes: Callable[[tuple[int, int], LayerInfo | None, Params], int]
-
-    def resolve(self, given: Mapping[str, object] | tuple[tuple[str, object], ...]
-                ) -> dict[str, object]:
-        """Defaults filled in and every value checked; unknown names are refused."""
-        values = dict(given)
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise InputError(f"Method {self.name} has no parameter {', '.join(unknown)}.")
-        return {name: spec.parse(values.get(name, spec.default)) for name, spec in known.items()}
-
-    def estimate_passes(self, size: tuple[int, int], layer: LayerInfo | None,
-                        params: Mapping[str, object] | None = None) -> int:
-        """Forward passes for an input of ``size`` = (H, W) (an upper bound for CAMs)."""
-        return self.passes(size, layer, self.resolve(params or {}))
+def _input_shapes(prepared: PreparedInput) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(int(d) for d in value.shape) for name, value in prepared.feeds}
 
 
-def _channels(layer: LayerInfo | None, params: Params) -> int:
-    total = layer.channels if layer is not None and layer.channels else 0
-    wanted = int(params.get("channels", 0) or 0)  # type: ignore[call-overload]
-    return min(wanted, total) if wanted and total else wanted or total
+def resolve_layer(model: LoadedModel, prepared: PreparedInput, spec: Method[Any],
+                  name: str | None) -> LayerInfo | None:
+    """The layer ``spec`` explains: ``name`` if given, else the default; None if it needs none.
+
+    Raises
+    ------
+    InputError
+        An unknown or unexposable layer name, or no suitable default layer.
+    """
+    if not spec.needs_layer:
+        return None
+    shapes = _input_shapes(prepared)
+    return find_layer(model, name, shapes) if name else default_layer(model, shapes)
 
 
-def _occlusion_passes(size: tuple[int, int], params: Params) -> int:
-    """Exact pass count of occlusion, plain or coarse-to-fine."""
-    if not params.get("refine"):
-        return occlusion.count_passes(size[0], size[1], params["window"], params["stride"])
-    return refine.count_refined_passes(
-        size[0], size[1], pair(params["window"], "window"), pair(params["stride"], "stride"),
-        int(params["coarse_step"]), float(params["keep_fraction"]),  # type: ignore[call-overload,arg-type]
-        bool(params["compare"]))
+def _feeds_digest(prepared: PreparedInput) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    for name, value in prepared.feeds:
+        digest.update(name.encode())
+        digest.update(str(value.shape).encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
-_FUSED = ParamSpec("fused", "bool", True, "build the perturbed inputs inside the ONNX graph")
-_CHANNELS = ParamSpec("channels", "int", 0, "use only the N channels with the largest spatial "
-                      "variance (0: all)", low=0)
+def _activations(model: LoadedModel, prepared: PreparedInput, layer: LayerInfo,
+                 preference: ProviderPreference, cache: SessionCache,
+                 cancel: CancelToken | None) -> Activations:
+    key = (model.sha256, _feeds_digest(prepared), layer.tensor, preference)
 
-METHODS: dict[str, MethodSpec] = {
-    "occlusion": MethodSpec(
-        "occlusion", "Occlusion",
-        "Slides a window over the input and measures how much the score drops; one forward "
-        "pass per window position.",
-        (ParamSpec("window", "pair", (16, 16), "window height, width in pixels", low=1),
-         ParamSpec("stride", "pair", (8, 8), "step between windows in pixels", low=1),
-         ParamSpec("baseline", "text", "0", "occluded value: 0, a number, mean or blur"),
-         _FUSED,
-         ParamSpec("refine", "bool", False, "coarse-to-fine: a coarse pass, then fine windows "
-                   "only where the coarse map is strongest"),
-         ParamSpec("coarse_step", "int", 2, "coarse-to-fine: the coarse pass uses this many "
-                   "times the stride", low=2, high=16),
-         ParamSpec("keep_fraction", "float", 0.25, "coarse-to-fine: share of the other "
-                   "windows scored, where the coarse map is strongest", low=0.0, high=1.0),
-         ParamSpec("compare", "bool", False, "coarse-to-fine: also compute the full fine map "
-                   "and report the correlation (costs the skipped passes)")),
-        False, lambda size, layer, p: _occlusion_passes(size, p)),
-    "score-cam": MethodSpec(
-        "score-cam", "Score-CAM",
-        "Weights each channel of a layer by the score of the input masked with it; one "
-        "forward pass per non-constant channel.",
-        (ParamSpec("variant", "choice", "paper", "paper or pytorch-grad-cam formulation",
-                   choices=score_cam.VARIANTS), _CHANNELS, _FUSED),
-        True, lambda size, layer, p: _channels(layer, p)),
-    "ablation-cam": MethodSpec(
-        "ablation-cam", "Ablation-CAM",
-        "Zeroes each channel of a layer and weights it by the relative score drop; one pass "
-        "of the graph after the layer per channel.",
-        (_CHANNELS, _FUSED), True, lambda size, layer, p: _channels(layer, p)),
-    "eigen-cam": MethodSpec(
-        "eigen-cam", "Eigen-CAM",
-        "The first principal component of a layer's activations; one forward pass, an "
-        "instant preview.", (), True, lambda size, layer, p: 1),
-    "rise": MethodSpec(
-        "rise", "RISE",
-        "Averages random masks weighted by the score of the masked input; one forward pass "
-        "per mask, maps for many classes at once.",
-        (ParamSpec("masks", "int", 1000, "number of random masks", low=1, high=100000),
-         ParamSpec("grid", "int", 7, "mask grid cells per side", low=2, high=64),
-         ParamSpec("probability", "float", 0.5, "probability a cell is kept", low=0.01,
-                   high=1.0),
-         ParamSpec("seed", "int", 0, "random seed (same seed, same masks)", low=0),
-         ParamSpec("class_maps", "int", 100, "maps for this many top classes (0: all)", low=0),
-         _FUSED),
-        False, lambda size, layer, p: int(p["masks"])),  # type: ignore[call-overload]
-}
+    def compute() -> Activations:
+        session, _ = reference_session(model, layer, preference, cache)
+        values = session.run(prepared.feed_dict(), cancel=cancel)
+        return layer_activations(model, layer, values)
+
+    return _ACTIVATIONS.get_or_create(key, compute)
 
 
-def _dispatch(name: str, ctx: Context, params: dict[str, object], request: AttributionRequest
-              ) -> tuple[MethodOutput, str | None, str]:
-    """Run one method; return its output, the layer used and the batch mode."""
-    if name == "occlusion":
-        return occlusion.run(ctx, params["window"], params["stride"], params["baseline"],
-                             bool(params["fused"]), bool(params["refine"]),
-                             int(params["coarse_step"]),  # type: ignore[call-overload]
-                             float(params["keep_fraction"]),  # type: ignore[arg-type]
-                             bool(params["compare"])), None, ctx.plan.mode
-    if name == "rise":
-        return rise.run(ctx, int(params["masks"]), int(params["grid"]),  # type: ignore[call-overload]
-                        float(params["probability"]), int(params["seed"]),  # type: ignore[arg-type,call-overload]
-                        int(params["class_maps"]), bool(params["fused"])), None, ctx.plan.mode  # type: ignore[call-overload]
-    layer = find_layer(ctx.model, request.layer) if request.layer else \
-        default_layer(ctx.model, ctx)
-    acts = activations(ctx, layer)
-    channels = int(params.get("channels", 0) or 0) or None  # type: ignore[call-overload]
-    if name == "score-cam":
-        out = score_cam.run(ctx, acts, str(params["variant"]), channels, bool(params["fused"]))
-        return out, layer.name, ctx.plan.mode
-    if name == "ablation-cam":
-        out, mode = ablation_cam.run(ctx, acts, channels, bool(params["fused"]))
-        return out, layer.name, mode
-    out = eigen_cam.run(acts, (ctx.geometry.height, ctx.geometry.width), ctx.batch_size)
-    return out, layer.name, ctx.plan.mode
+def plan_attribution(model: LoadedModel, prepared: PreparedInput, request: AttributionRequest,
+                     preference: ProviderPreference = "auto", cache: SessionCache = SESSIONS,
+                     run_model: bool = True, cancel: CancelToken | None = None
+                     ) -> AttributionPlan:
+    """The layer, input geometry and forward passes of ``request``, before running it.
+
+    Parameters
+    ----------
+    model, prepared
+        The model and its input.
+    request
+        Method, parameters and layer (None: the default layer).
+    preference, cache
+        Where a run for the exact estimate goes.
+    run_model
+        For CAM methods, run the model once (cached per input) to learn how
+        many of the layer's channels are constant on this input, which the
+        methods skip; without it the estimate is an upper bound.
+    cancel
+        Cancels that run.
+
+    Raises
+    ------
+    EngineError
+        Unknown method, refused parameters, unknown layer, non-image input.
+    """
+    spec = method(request.method)
+    params = spec.resolve(request.params)
+    geometry = prepared_geometry(model, prepared)
+    layer = resolve_layer(model, prepared, spec, request.layer)
+    acts = None
+    if layer is not None and run_model:
+        acts = _activations(model, prepared, layer, preference, cache, cancel)
+    passes = spec.estimate_passes(PassQuery(geometry.size, layer, acts), params)
+    return AttributionPlan(method=spec.name, layer=layer, size=geometry.size,
+                           layout=geometry.layout, passes=int(passes),
+                           exact=layer is None or acts is not None)
 
 
 def run_attribution(model: LoadedModel, prepared: PreparedInput, request: AttributionRequest,
@@ -206,18 +183,22 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         Its input (:func:`engine.preprocess.prepare_input`).
     request
         Method, target, layer (CAM methods; default: the last conv layer with
-        a spatial size above 1x1), parameters, batch size (default: grown
-        while the memory estimate allows) and the exact-fp32 switch.
+        more than one channel and a spatial size above 1x1), parameters, batch
+        size (default: grown while the memory estimate allows) and the
+        exact-fp32 switch.
     preference
         Execution provider preference.
     progress, cancel
-        Progress reports between batches; cancellation checked between batches.
+        Progress reports between batches; cancellation checked between batches
+        and terminating the pass in flight.
     cache
-        Session cache (fused graphs are cached there too).
+        Session cache (fused graphs are cached apart).
 
     Returns
     -------
     AttributionResult
+        ``forward_passes`` counts every input the model evaluated (reference,
+        batch checks and perturbed passes); ``perturbation_passes`` the method's own.
 
     Raises
     ------
@@ -225,25 +206,25 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         Typed errors; :class:`engine.errors.Cancelled` when cancelled (the
         cached sessions stay usable).
     """
-    spec = METHODS.get(request.method)
-    if spec is None:
-        raise InputError(f"Unknown attribution method '{request.method}'; choose one of "
-                         f"{', '.join(METHODS)}.")
+    spec = method(request.method)
     params = spec.resolve(request.params)
     token = ensure_token(cancel)
     start = time.perf_counter()
-    mode: ScoreMode = "logit" if params.get("variant") == "pytorch-grad-cam" else "probability"
-    ctx = prepare_context(model, prepared, request.target, preference, cache, progress, token,
-                          request.batch_size, mode, request.exact_fp32)
-    out, layer, batch_mode = _dispatch(request.method, ctx, params, request)
-    target = ctx.target
+    with count_runs() as meter:
+        layer = resolve_layer(model, prepared, spec, request.layer)
+        ctx = prepare_context(model, prepared, request.target, preference, cache, progress,
+                              token, request.batch_size, spec.score_mode(params),
+                              request.exact_fp32, layer)
+        out = spec.run(ctx, params, progress, token)
     notes = [*ctx.notes, *out.notes, *prepared.warnings]
     return AttributionResult(
-        method=request.method, variant=out.variant, heatmap=out.heatmap,
-        target=request.target, target_index=target.index, target_score=ctx.target_score,
-        layer=layer, params=tuple(params.items()), forward_passes=out.forward_passes,
-        batch_mode=batch_mode, batch_size=out.batch_size, provider=ctx.provider,
+        method=spec.name, variant=out.variant, heatmap=out.heatmap,
+        target=request.target, target_index=ctx.target.index, target_score=ctx.target_score,
+        layer=layer.name if layer is not None else None, params=spec.as_pairs(params),
+        forward_passes=meter.forward_passes, batch_mode=out.batch_mode or ctx.batch_mode(),
+        batch_size=out.batch_size, provider=ctx.provider,
         seconds=time.perf_counter() - start, notes=tuple(notes),
         request_id=request.request_id, class_maps=out.class_maps,
         class_indices=out.class_indices, path=out.path, stats=tuple(out.stats.items()),
-        exact_fp32=request.exact_fp32)
+        exact_fp32=request.exact_fp32, perturbation_passes=out.forward_passes,
+        session_runs=meter.session_runs)

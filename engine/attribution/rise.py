@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.attribution.common import MethodOutput, expand_mask
 from engine.attribution.context import Context
+from engine.attribution.fused_graphs import COLS, GRIDS, IMAGE, ROWS, rise_graph
+from engine.attribution.image_tensors import expand_mask
+from engine.attribution.method_spec import Method, MethodOutput, PassQuery, fused_param, param
 from engine.attribution.resample import interp_matrix
-from engine.graph.fuse import COLS, GRIDS, IMAGE, ROWS, rise_graph
+from engine.cancellation import CancelToken, ProgressCallback
 
 _CHUNK = 64
 
@@ -70,8 +72,38 @@ def _classes_to_keep(ctx: Context, limit: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def run(ctx: Context, masks: int = 1000, grid: int = 7, probability: float = 0.5,
-        seed: int = 0, class_maps: int = 100, fused: bool = True) -> MethodOutput:
+@dataclass(frozen=True)
+class RiseParams:
+    """RISE's parameters."""
+
+    masks: int = param(1000, "int", "number of random masks", low=1, high=100000,
+                       effect="more masks: a smoother map, one pass each")
+    grid: int = param(7, "int", "mask grid cells per side", low=2, high=64,
+                      effect="more cells: finer detail, noisier with few masks")
+    probability: float = param(0.5, "float", "probability that a grid cell is kept",
+                               low=0.01, high=1.0)
+    seed: int = param(0, "int", "random seed (the same seed draws the same masks)", low=0)
+    class_maps: int = param(100, "int", "also keep maps for this many top classes from the "
+                            "same passes (0: all classes)", low=0)
+    fused: bool = fused_param()
+
+
+def run(ctx: Context, params: RiseParams, progress: ProgressCallback,
+        cancel: CancelToken) -> MethodOutput:
+    """RISE with the given masks, grid, keep probability and seed."""
+    del progress, cancel  # the context's batch loops report and check them
+    return rise(ctx, params.masks, params.grid, params.probability, params.seed,
+                params.class_maps, params.fused)
+
+
+def estimate_passes(query: PassQuery, params: RiseParams) -> int:
+    """One pass per mask."""
+    del query
+    return params.masks
+
+
+def rise(ctx: Context, masks: int = 1000, grid: int = 7, probability: float = 0.5,
+         seed: int = 0, class_maps: int = 100, fused: bool = True) -> MethodOutput:
     """Score ``masks`` randomly masked inputs and average the masks by score.
 
     Parameters
@@ -126,3 +158,10 @@ def run(ctx: Context, masks: int = 1000, grid: int = 7, probability: float = 0.5
         notes.append(f"class maps for {len(class_indices)} classes from the same passes")
     return MethodOutput(heatmap=maps[0], forward_passes=masks, batch_size=size, path=path,
                         notes=notes, class_maps=extra, class_indices=class_indices)
+
+
+METHOD = Method(
+    name="rise", title="RISE",
+    description="Averages random masks weighted by the score of the masked input; one forward "
+    "pass per mask, maps for many classes at once.",
+    params_type=RiseParams, run=run, estimate_passes=estimate_passes)

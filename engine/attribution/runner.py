@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.cancellation import CancelToken, ProgressCallback
 from engine.errors import ResourceError
-from engine.jobs import CancelToken, ProgressCallback
 from engine.types import Progress
 
 BatchFn = Callable[[np.ndarray], dict[str, np.ndarray]]

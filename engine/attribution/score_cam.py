@@ -20,15 +20,27 @@ Option ``channels=N`` keeps the N channels with the largest spatial variance
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from engine.attribution.common import MethodOutput, from_spatial, spatial, top_variance
+from engine.attribution.activations import Activations
 from engine.attribution.context import Context
-from engine.attribution.layers import Activations
+from engine.attribution.fused_graphs import BASELINE, IMAGE, SLICES, score_cam_graph
+from engine.attribution.image_tensors import from_spatial, spatial, top_variance
+from engine.attribution.method_spec import (
+    Method,
+    MethodOutput,
+    PassQuery,
+    channels_param,
+    fused_param,
+    param,
+)
 from engine.attribution.resample import minmax, minmax_channels, resize_maps
 from engine.attribution.targets import softmax
-from engine.graph.fuse import BASELINE, IMAGE, SLICES, score_cam_graph
+from engine.attribution.types import ScoreMode
+from engine.cancellation import CancelToken, ProgressCallback
 from engine.types import InputSpec
 
 VARIANTS = ("paper", "pytorch-grad-cam")
@@ -50,8 +62,49 @@ def _layout(chw_batch: np.ndarray, layout: str) -> np.ndarray:
     return chw_batch if layout == "NCHW" else np.transpose(chw_batch, (0, 2, 3, 1))
 
 
-def run(ctx: Context, acts: Activations, variant: str = "paper", channels: int | None = None,
-        fused: bool = True) -> MethodOutput:
+@dataclass(frozen=True)
+class ScoreCamParams:
+    """Score-CAM's parameters."""
+
+    variant: str = param("paper", "choice", "the authors' formulation (paper) or "
+                         "pytorch-grad-cam's (to compare with that library)", choices=VARIANTS)
+    channels: int = channels_param()
+    fused: bool = fused_param()
+
+
+def run(ctx: Context, params: ScoreCamParams, progress: ProgressCallback,
+        cancel: CancelToken) -> MethodOutput:
+    """Score-CAM of the context's layer (see the module docstring for the variants)."""
+    del progress, cancel  # the context's batch loops report and check them
+    return score_cam(ctx, ctx.layer_activations(), params.variant, params.channels or None,
+                     params.fused)
+
+
+def estimate_passes(query: PassQuery, params: ScoreCamParams) -> int:
+    """One pass per kept non-constant channel (+1 shared pass for the constant ones, pgc)."""
+    if query.activations is None:
+        total = query.layer.channels if query.layer is not None and query.layer.channels else 0
+        return min(params.channels, total) if params.channels and total else total
+    kept, constant = _kept_channels(query.activations.maps, params.channels or None)
+    skipped = int(constant.sum())
+    extra = 1 if params.variant == "pytorch-grad-cam" and skipped else 0
+    return len(kept) - skipped + extra
+
+
+def _kept_channels(maps: np.ndarray, channels: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The channels used (largest spatial variance first) and which of them are constant."""
+    kept = top_variance(maps, channels)
+    flat = maps[kept].reshape(len(kept), -1)
+    return kept, flat.max(axis=1) - flat.min(axis=1) <= 0
+
+
+def score_mode(params: ScoreCamParams) -> ScoreMode:
+    """pytorch-grad-cam scores the raw output; the paper the probability."""
+    return "logit" if params.variant == "pytorch-grad-cam" else "probability"
+
+
+def score_cam(ctx: Context, acts: Activations, variant: str = "paper",
+              channels: int | None = None, fused: bool = True) -> MethodOutput:
     """Weight each activation channel by the score of the input it masks.
 
     Parameters
@@ -71,9 +124,7 @@ def run(ctx: Context, acts: Activations, variant: str = "paper", channels: int |
     geo = ctx.geometry
     maps = acts.maps
     k_total, h, w = maps.shape
-    kept = top_variance(maps, channels)
-    flat = maps[kept].reshape(len(kept), -1)
-    constant = flat.max(axis=1) - flat.min(axis=1) <= 0
+    kept, constant = _kept_channels(maps, channels)
     active = kept[~constant]
     pgc = variant == "pytorch-grad-cam"
     align, eps = (True, PGC_EPS) if pgc else (False, 0.0)
@@ -146,3 +197,11 @@ def run(ctx: Context, acts: Activations, variant: str = "paper", channels: int |
                         batch_size=size, path=path, variant=variant, notes=notes,
                         stats={"channels_total": float(k_total), "channels_used": float(len(kept)),
                                "constant_channels_skipped": float(skipped)})
+
+
+METHOD = Method(
+    name="score-cam", title="Score-CAM",
+    description="Weights each channel of a layer by the score of the input masked with it; "
+    "one forward pass per non-constant channel.",
+    params_type=ScoreCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True,
+    score_mode=score_mode)

@@ -18,7 +18,7 @@ from engine.attribution.types import ScoreMode, Target
 from engine.errors import InputError
 from engine.graph.nodes import NodeBuilder
 
-ResolvedKind = Literal["class", "element", "region"]
+ResolvedKind = Literal["class", "element", "region", "sequence"]
 SUM_TOLERANCE = 1e-3
 
 
@@ -37,6 +37,7 @@ class ResolvedTarget:
     box: tuple[int, int, int, int] | None
     output_shape: tuple[int, ...]
     description: str
+    path: tuple[int, ...] = ()
 
     def score(self, value: np.ndarray) -> np.ndarray:
         """Return the score of every batch item of ``value`` (this output) as float64."""
@@ -48,6 +49,11 @@ class ResolvedTarget:
             return flat[:, self.index]
         if self.kind == "element":
             return out.reshape(out.shape[0], -1)[:, self.index]
+        if self.kind == "sequence":
+            probs = softmax(out) if self.softmax else out
+            steps = np.arange(len(self.path))
+            picked = probs[:, steps, np.asarray(self.path)]
+            return np.log(np.clip(picked, 1e-30, None)).sum(axis=1)
         assert self.box is not None
         y0, x0, y1, x1 = self.box
         region = out[:, self.index, y0:y1, x0:x1] if out.ndim == 4 else out[:, y0:y1, x0:x1]
@@ -153,6 +159,16 @@ def resolve_target(target: Target, outputs: dict[str, np.ndarray],
                              f"({size} elements per item).")
         return ResolvedTarget(name, "element", index, False, None, shape,
                               f"element {target.coords or index}{where}")
+    if target.kind == "sequence":
+        if value.ndim != 3 or len(target.coords) != shape[1] or any(
+                not 0 <= c < shape[2] for c in target.coords):
+            raise InputError(f"A symbol path of {len(target.coords)} steps does not fit output "
+                             f"'{name}' of shape {list(shape)} ([batch, steps, symbols]).")
+        steps_sum = item[0].sum(axis=1)
+        probabilities = bool(np.all(item >= -1e-6) and np.allclose(steps_sum, 1.0, atol=1e-3))
+        return ResolvedTarget(name, "sequence", 0, not probabilities, None, shape,
+                              f"log-probability of the decoded symbol path{where}",
+                              path=tuple(int(c) for c in target.coords))
     if target.kind == "region":
         if value.ndim not in (3, 4) or target.box is None:
             raise InputError(f"A region target needs a box and a map-like output; '{name}' "
@@ -207,6 +223,18 @@ def append_score_nodes(builder: NodeBuilder, output: str, elem_type: int,
             classes = flat
         score = builder.op("Gather", [flat, builder.const(np.array(target.index, np.int64))],
                            axis=1)
+        return score, classes
+    if target.kind == "sequence":
+        if target.softmax:
+            x = builder.op("Softmax", [x], axis=2)
+        floor = builder.const(np.array(1e-30, np.float32))
+        logs = builder.op("Log", [builder.op("Max", [x, floor])])
+        mask = np.zeros((1, *target.output_shape[1:]), np.float32)
+        mask[0, np.arange(len(target.path)), np.asarray(target.path)] = 1.0
+        picked = builder.op("Mul", [logs, builder.const(mask)])
+        score = builder.reduce("ReduceSum", picked, [1, 2], keepdims=False)
+        if all_classes:
+            classes = builder.op("Flatten", [x], axis=1)
         return score, classes
     assert target.box is not None
     y0, x0, y1, x1 = target.box

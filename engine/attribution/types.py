@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-TargetKind = Literal["top1", "class", "element", "region"]
+TargetKind = Literal["top1", "class", "element", "region", "sequence"]
 ScoreMode = Literal["auto", "probability", "logit"]
 
 
@@ -18,7 +18,9 @@ class Target:
     ``top1``: the top-1 class of ``output``; ``class``: class ``index``;
     ``element``: one element (flat ``index`` or ``coords`` after the batch axis);
     ``region``: the mean over ``box`` = (y0, x0, y1, x1) of channel ``index``
-    of a map-like output (segmentation/detection maps).
+    of a map-like output (segmentation/detection maps); ``sequence``: the
+    log-probability of the symbol path ``coords`` (one symbol per step) of a
+    [batch, steps, symbols] output (a CTC recogniser's decoded line).
     ``output`` is an output name; None means the model's first output.
     """
 
@@ -38,6 +40,8 @@ class Target:
             return f"class {self.index}{where}"
         if self.kind == "element":
             return f"element {self.coords or self.index}{where}"
+        if self.kind == "sequence":
+            return f"log-probability of a {len(self.coords)}-step symbol path{where}"
         return f"mean of channel {self.index} over {self.box}{where}"
 
 
@@ -76,7 +80,12 @@ class AttributionResult:
     (RISE) holds one map per class in ``class_indices``. ``path`` says how the
     perturbed inputs were made (``fused`` in the graph, ``numpy`` masks, or
     ``suffix`` for layer ablations); ``stats`` holds method-specific numbers
-    (channels skipped, windows, ...).
+    (channels skipped, windows, ...). ``forward_passes`` counts every input the
+    model evaluated for this result (the reference run, batching checks and
+    the perturbed passes; a batch of 32 counts 32), ``session_runs`` the
+    onnxruntime runs that took, and ``perturbation_passes`` the method's own
+    perturbed inputs (what :func:`engine.attribution.registry.plan_attribution`
+    predicts).
     """
 
     method: str
@@ -99,3 +108,5 @@ class AttributionResult:
     path: str = ""
     stats: tuple[tuple[str, float], ...] = ()
     exact_fp32: bool = False
+    perturbation_passes: int = 0
+    session_runs: int = 0

@@ -71,9 +71,9 @@ class NodeBuilder:
         return out
 
     def reduce(self, op_type: str, x: str, axes: list[int], keepdims: bool) -> str:
-        """ReduceMin/ReduceMax/ReduceMean over ``axes`` (attribute or input per opset)."""
+        """ReduceMin/Max/Mean/Sum over ``axes`` (an attribute or an input, per opset)."""
         keep = int(keepdims)
-        if self.opset >= 18:
+        if self.opset >= (13 if op_type == "ReduceSum" else 18):
             return self.op(op_type, [x, self.const(np.array(axes, np.int64), "axes")],
                            keepdims=keep)
         return self.op(op_type, [x], axes=axes, keepdims=keep)

@@ -41,16 +41,16 @@ def test_nhwc_detected(real_model) -> None:
 def test_normalisation_known_values() -> None:
     pixels = np.full((4, 4, 3), [255.0, 0.0, 127.5], dtype=np.float32)
     spec = apply_preset(InputSpec(height=4, width=4), "imagenet")
-    tensor, display = image_to_tensor(pixels, spec)
+    tensor, display, _ = image_to_tensor(pixels, spec)
     assert tensor.shape == (1, 3, 4, 4) and tensor.dtype == np.float32
     expected = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (0.5 - 0.406) / 0.225]
     np.testing.assert_allclose(tensor[0, :, 0, 0], expected, rtol=1e-5)
     assert display.shape == (4, 4, 3) and display.dtype == np.uint8
-    bgr, _ = image_to_tensor(pixels, replace(apply_preset(spec, "caffe"), layout="NHWC"))
+    bgr, _, _ = image_to_tensor(pixels, replace(apply_preset(spec, "caffe"), layout="NHWC"))
     assert bgr.shape == (1, 4, 4, 3)
     np.testing.assert_allclose(bgr[0, 0, 0], [127.5 - 103.939, 0 - 116.779, 255 - 123.68],
                                rtol=1e-5)
-    tf, _ = image_to_tensor(pixels, apply_preset(spec, "tf"))
+    tf, _, _ = image_to_tensor(pixels, apply_preset(spec, "tf"))
     np.testing.assert_allclose(tf[0, :, 0, 0], [1.0, -1.0, 0.0], atol=1e-6)
 
 
@@ -58,9 +58,9 @@ def test_resize_modes() -> None:
     pixels = np.zeros((100, 200, 3), dtype=np.float32)
     pixels[:, :100] = 255.0
     base = InputSpec(height=50, width=50, scale="0..255")
-    stretch, _ = image_to_tensor(pixels, replace(base, resize="stretch"))
-    crop, _ = image_to_tensor(pixels, replace(base, resize="center_crop"))
-    box, _ = image_to_tensor(pixels, replace(base, resize="letterbox"))
+    stretch, _, _ = image_to_tensor(pixels, replace(base, resize="stretch"))
+    crop, _, _ = image_to_tensor(pixels, replace(base, resize="center_crop"))
+    box, _, _ = image_to_tensor(pixels, replace(base, resize="letterbox"))
     assert stretch.shape == crop.shape == box.shape == (1, 3, 50, 50)
     assert box[0, 0, 0, 0] == pytest.approx(114.0)  # padding above the 50x25 picture
     assert crop[0, 0, 25, 0] == pytest.approx(255.0) and crop[0, 0, 25, 49] == pytest.approx(0.0)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import outputs
+from engine import atomic_files as outputs
+from engine.atomic_files import atomic_directory, csv_text, write_bytes_atomic
 from engine.errors import OutputError
-from engine.outputs import atomic_directory, csv_text, write_bytes_atomic
 from engine.stats import as_images, channel_stats, mosaic, mosaic_cell, normalize, sort_order
 
 

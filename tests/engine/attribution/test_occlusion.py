@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.attribution.occlusion import count_passes, window_boxes
 from engine.attribution.types import Target
+from engine.attribution.windows import count_passes, window_boxes
 from tests import models
 from tests.engine.attribution._helpers import attribute, npy_input, save_and_load
 
@@ -46,11 +46,11 @@ def _closed_form(x: np.ndarray, baseline: float, window: tuple[int, int],
 
 
 def test_window_positions_follow_captum() -> None:
-    assert count_passes(224, 224, 16, 8) == 27 * 27 == 729
+    assert count_passes(224, 224, (16, 16), (8, 8)) == 27 * 27 == 729
     assert count_passes(16, 16, (4, 5), (3, 5)) == 5 * 4
     boxes = window_boxes(16, 16, (4, 5), (3, 5))
     assert boxes[-1].tolist() == [12, 15, 16, 16]  # last window cut off at the edge
-    assert count_passes(10, 10, 20, 4) == 1
+    assert count_passes(10, 10, (20, 20), (4, 4)) == 1
 
 
 @pytest.mark.parametrize(("window", "stride", "baseline", "fused"), [
@@ -71,7 +71,7 @@ def test_linear_model_matches_closed_form(tmp_path: Path, window: tuple[int, int
     assert result.path == ("fused" if fused else "numpy")
     assert result.heatmap.shape == (16, 16) and result.heatmap.dtype == np.float32
     np.testing.assert_allclose(result.heatmap, expected, rtol=1e-4, atol=1e-3)
-    assert result.forward_passes == count_passes(16, 16, window, stride)
+    assert result.perturbation_passes == count_passes(16, 16, window, stride)
     assert result.target_score == pytest.approx(
         float(models.linear_weights()[1].sum() * 256 + (_linear_gradient() * x[0]).sum()),
         rel=1e-4)

@@ -1,29 +1,12 @@
-"""Small pieces shared by the attribution methods."""
+"""Image tensors for perturbation: layout views, baselines, channel selection."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from engine.attribution.geometry import ImageGeometry
 from engine.errors import InputError
-from engine.graph.fuse import ImageGeometry
-
-
-@dataclass
-class MethodOutput:
-    """What one method computed, before the registry wraps it in a result."""
-
-    heatmap: np.ndarray
-    forward_passes: int
-    batch_size: int
-    path: str
-    variant: str = ""
-    notes: list[str] = field(default_factory=list)
-    stats: dict[str, float] = field(default_factory=dict)
-    class_maps: np.ndarray | None = None
-    class_indices: tuple[int, ...] = ()
 
 
 def pair(value: object, name: str) -> tuple[int, int]:

@@ -14,13 +14,13 @@ All builders are pure: they return a new ModelProto and never mutate the model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import onnx
 from onnx import ModelProto, TensorProto, helper
 
+from engine.attribution.geometry import ImageGeometry
 from engine.attribution.resample import interp_matrix
 from engine.errors import RewriteError
 from engine.graph.nodes import MIN_FUSED_OPSET, NodeBuilder, default_opset, used_names
@@ -39,32 +39,6 @@ ACTS = "fs_acts"
 CHANNELS = "fs_channels"
 
 ScoreBuilder = Callable[[NodeBuilder, str, int], tuple[str, str | None]]
-
-
-@dataclass(frozen=True)
-class ImageGeometry:
-    """Layout, channels and spatial size of the model's image input."""
-
-    layout: Layout
-    channels: int
-    height: int
-    width: int
-
-    def image_shape(self, batch: int | str = 1) -> list[int | str]:
-        """The full tensor shape with ``batch`` as the first dim."""
-        if self.layout == "NCHW":
-            return [batch, self.channels, self.height, self.width]
-        return [batch, self.height, self.width, self.channels]
-
-    def mask_shape(self) -> list[int]:
-        """Reshape target of a per-item [B, H, W] mask to broadcast over channels."""
-        if self.layout == "NCHW":
-            return [-1, 1, self.height, self.width]
-        return [-1, self.height, self.width, 1]
-
-    def channel_shape(self) -> list[int]:
-        """Shape of per-channel constants broadcast over an image tensor."""
-        return [1, self.channels, 1, 1] if self.layout == "NCHW" else [1, 1, 1, self.channels]
 
 
 def fusable(model: ModelProto) -> str:
