@@ -1,9 +1,10 @@
 """Dense maps: text-probability, segmentation and score maps ([1, C, H', W'] or channels last).
 
-One probability channel (a text detector's shrunk text map): connected
-regions above 0.3 become boxes, grown as DBNet's post-processing grows them
-(distance = area * 1.5 / perimeter). Two channels summing to one (background,
-foreground: a face-probability map): the foreground's regions, not grown.
+One probability channel: for a PaddleOCR text detector's shrunk text map, text
+regions as DBNet's post-processing finds them (:mod:`engine.heads.text_regions`);
+otherwise (a salient-object or matting map) connected regions above 0.5. Two
+channels summing to one (background, foreground: a face-probability map):
+the foreground's connected regions above 0.3.
 Several channels that sum to one per pixel (segmentation): each class present
 becomes a box around its pixels, scored by its share of the image. Otherwise
 each channel's maximum.
@@ -14,10 +15,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.heads.text_regions import text_regions
 from engine.heads.types import Head, HeadContext, PredictionItem, Recogniser
 
 THRESHOLD = 0.3
-UNCLIP = 1.5
 MIN_AREA = 3
 LIMIT = 100
 
@@ -82,22 +83,26 @@ def _target(head: Head, last: bool, channel: int, cells: tuple[int, int, int, in
     return f"{head.output}:{channel}@{y0},{x0},{y1},{x1}"
 
 
+def _text_detector(ctx: HeadContext) -> bool:
+    """A PaddleOCR DBNet export (paddle2onnx names its dims ``p2o.*``/``DynamicDimension.*``)."""
+    dims = [d for tensor in ctx.info.inputs for d in tensor.shape if isinstance(d, str)]
+    return "paddle" in ctx.info.producer_name.lower() or any(
+        d.startswith(("p2o.", "DynamicDimension")) for d in dims)
+
+
 def _regions(ctx: HeadContext, head: Head, maps: np.ndarray, channel: int, last: bool,
-             label: str, unclip: bool) -> list[PredictionItem]:
+             label: str, threshold: float = THRESHOLD) -> list[PredictionItem]:
     prob = maps[channel]
-    mask = (prob > THRESHOLD).astype(np.uint8)
+    mask = (prob > threshold).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     items = []
-    h, w = prob.shape
     for index in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[index])
         if area < MIN_AREA:
             continue
         inside = labels == index
         score = float(prob[inside].mean())
-        grow = area * UNCLIP / max(1.0, 2.0 * (bw + bh)) if unclip else 0.0
-        box = (max(0.0, x - grow), max(0.0, y - grow), min(float(w), x + bw + grow),
-               min(float(h), y + bh + grow))
+        box = (float(x), float(y), float(x + bw), float(y + bh))
         ys, xs = np.nonzero(inside)
         peak = int(np.argmax(prob[ys, xs]))
         items.append(PredictionItem(
@@ -105,8 +110,13 @@ def _regions(ctx: HeadContext, head: Head, maps: np.ndarray, channel: int, last:
             stride=head.stride,
             target=_target(head, last, channel, (y, x, y + bh, x + bw),
                            (int(ys[peak]), int(xs[peak])))))
-    items.sort(key=lambda item: -item.score)
+    # the most prominent regions first: confident and large
+    items.sort(key=lambda item: -item.score * _area(item.box))
     return items[:LIMIT]
+
+
+def _area(box: tuple[float, float, float, float] | None) -> float:
+    return 0.0 if box is None else max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
 def decode(ctx: HeadContext, head: Head) -> tuple[PredictionItem, ...]:
@@ -115,12 +125,19 @@ def decode(ctx: HeadContext, head: Head) -> tuple[PredictionItem, ...]:
     found = _channels_first(value)
     assert found is not None
     maps, last = found
-    if maps.shape[0] == 1 and _is_probability(maps):
+    if maps.shape[0] == 1 and _is_probability(maps) and not _text_detector(ctx):
         return tuple(_regions(ctx, head, maps, 0, last, ctx.label(0) if ctx.labels
-                              else "region", unclip=True))
+                              else "region", threshold=0.5))
+    if maps.shape[0] == 1 and _is_probability(maps):
+        label = ctx.label(0) if ctx.labels else "text region"
+        return tuple(PredictionItem(
+            label=label, score=region.score, box=_cell_box(ctx, maps, region.box),
+            class_index=0, stride=head.stride,
+            target=_target(head, last, 0, region.cells, region.peak))
+            for region in text_regions(maps[0])[:LIMIT])
     if maps.shape[0] == 2 and _sums_to_one(maps):  # background / foreground
         return tuple(_regions(ctx, head, maps, 1, last, ctx.label(1) if ctx.labels
-                              else "foreground", unclip=False))
+                              else "foreground"))
     items = []
     if _sums_to_one(maps):
         classes = np.argmax(maps, axis=0)

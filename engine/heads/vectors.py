@@ -17,10 +17,10 @@ from engine.heads.boxes import (
     anchor_count,
     anchor_grid,
     as_probability,
-    cxcywh_to_xyxy,
 )
 from engine.heads.split_dfl import CELL_OFFSET, _distances
 from engine.heads.types import Head
+from engine.heads.yolo import decode_boxes
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ def _yolo(value: np.ndarray, head: Head, size: tuple[int, int]) -> Proposals:
     counts = {anchor_count(size[0], size[1], s) for s in STRIDE_SETS}
     last = value.shape[2] in counts and value.shape[1] < value.shape[2]
     rows = np.transpose(value, (0, 2, 1)) if last else value
-    boxes = cxcywh_to_xyxy(rows[..., :4].reshape(-1, 4)).reshape(rows.shape[0], -1, 4)
-    if "YOLOv5" in head.reason:
+    boxes = decode_boxes(rows, size)
+    if "YOLOv5" in head.reason or "YOLOX" in head.reason:
         return Proposals(boxes, as_probability(rows[..., 5:]), as_probability(rows[..., 4]))
     classes = as_probability(rows[..., 4:])
     return Proposals(boxes, classes, classes.max(axis=-1))  # anchor-free: best class score

@@ -23,6 +23,8 @@ from engine.heads.boxes import (
 from engine.heads.types import Head, HeadContext, PredictionItem, Recogniser
 
 CONFIDENCE = 0.25
+#: Box columns below this (in absolute value) are YOLOX's raw cell offsets.
+RAW_OFFSET_LIMIT = 16.0
 IOU = 0.45
 LIMIT = 100
 
@@ -36,6 +38,34 @@ def _layout(shape: tuple[int, ...], anchors: set[int]) -> tuple[bool, int] | Non
     if shape[1] in anchors and shape[2] >= 5 and shape[2] < shape[1]:
         return False, shape[2]
     return None
+
+
+def raw_offsets(rows: np.ndarray) -> bool:
+    """Whether box columns are YOLOX's raw grid offsets (small numbers), not pixels."""
+    return bool(rows.size and float(np.abs(rows[..., :2]).max()) < RAW_OFFSET_LIMIT)
+
+
+def decode_boxes(rows: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(x0, y0, x1, y1) in input pixels from rows [..., N, 4+] of cx, cy, w, h.
+
+    YOLOX exports without decoding give (x, y) offsets in cells and log sizes:
+    cx = (x + column) * s, w = exp(w) * s over the strides' grids.
+    """
+    boxes = np.asarray(rows[..., :4], dtype=np.float64)
+    if raw_offsets(rows):
+        height, width = size
+        anchors = rows.shape[-2]
+        strides = next(st for st in STRIDE_SETS if anchor_count(height, width, st) == anchors)
+        centres, steps = anchor_grid(height, width, strides)
+        cells = centres / steps[:, None] - 0.5
+        cx = (boxes[..., 0] + cells[:, 0]) * steps
+        cy = (boxes[..., 1] + cells[:, 1]) * steps
+        w = np.exp(np.clip(boxes[..., 2], -20, 20)) * steps
+        h = np.exp(np.clip(boxes[..., 3], -20, 20)) * steps
+        boxes = np.stack([cx, cy, w, h], axis=-1)
+    flat = cxcywh_to_xyxy(boxes.reshape(-1, 4))
+    result: np.ndarray = flat.reshape(boxes.shape)
+    return result
 
 
 def recognise(ctx: HeadContext) -> Head | None:
@@ -60,6 +90,9 @@ def recognise(ctx: HeadContext) -> Head | None:
         elif not last:
             classes = features - 5
         layout = f"[1, {features}, {anchors}]" if last else f"[1, {anchors}, {features}]"
+        rows = value[0].T if last else value[0]
+        if raw_offsets(rows):
+            style = "YOLOX: raw grid offsets decoded here, objectness"
         return Head("dense-detection", name,
                     f"output '{name}' {layout}: {anchors} anchors = strides "
                     f"{'/'.join(map(str, strides))} over {height}x{width}, {classes} classes "
@@ -75,8 +108,8 @@ def decode(ctx: HeadContext, head: Head) -> tuple[PredictionItem, ...]:
     last = value.shape[1] in counts and value.shape[0] < value.shape[1]
     rows = value.T if last else value
     features = rows.shape[1]
-    v5 = "YOLOv5" in head.reason
-    boxes = cxcywh_to_xyxy(rows[:, :4])
+    v5 = "YOLOv5" in head.reason or "YOLOX" in head.reason
+    boxes = decode_boxes(rows, ctx.input_size)
     if v5:
         classes = as_probability(rows[:, 5:]) * as_probability(rows[:, 4:5])
         offset = 5
