@@ -15,6 +15,7 @@ from engine.errors import Cancelled, EngineError, InputError, RewriteError
 from engine.graph.constants import ConstantTable
 from engine.graph.expose import expose_tensors
 from engine.graph.inspect import find_layers
+from engine.graph.shapes import concrete_shapes
 from engine.model_io import LoadedModel
 from engine.providers import ProviderPreference
 from engine.session import OPT_LEVELS, SESSIONS, Session, SessionCache
@@ -35,6 +36,8 @@ CACHE_ENTRIES = 32
 _CATALOGUES: BoundedCache[str, tuple[LayerInfo, ...]] = BoundedCache(CACHE_ENTRIES)
 _REPORTS: BoundedCache[tuple[str, tuple[str, ...]], RewriteReport] = BoundedCache(CACHE_ENTRIES)
 _ESTIMATES: BoundedCache[tuple[object, ...], int] = BoundedCache(CACHE_ENTRIES)
+_CONCRETE: BoundedCache[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]],
+                        dict[str, list[int]]] = BoundedCache(8)
 #: Rewritten graphs are whole model copies: only the latest two are kept, long
 #: enough for the session that is being created from them.
 _EXPOSED: BoundedCache[tuple[str, tuple[str, ...]], onnx.ModelProto] = BoundedCache(2)
@@ -56,6 +59,42 @@ def _estimate(model: LoadedModel, layers: list[LayerInfo], feeds: dict[str, np.n
     key = (model.sha256, tuple(layer.tensor for layer in layers),
            tuple((name, value.shape) for name, value in feeds.items()))
     return _ESTIMATES.get_or_create(key, lambda: estimate_maps_bytes(model.proto, layers, feeds))
+
+
+def input_shapes_for(model: LoadedModel, height: int, width: int) -> dict[str, tuple[int, ...]]:
+    """Concrete shapes of every graph input for an image of ``height`` x ``width``.
+
+    The image input (the first rank-4 one) gets batch 1 (or its fixed batch) and
+    the size in its layout; other inputs get their declared dims, symbolic ones 1.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    image_done = False
+    for tensor in model.info.inputs:
+        dims = [d if isinstance(d, int) and d > 0 else 1 for d in tensor.shape]
+        if len(dims) == 4 and not image_done:
+            image_done = True
+            last = tensor.shape[3] in (1, 3, 4) and tensor.shape[1] not in (1, 3, 4)
+            if last:
+                dims[1], dims[2] = height, width
+            else:
+                dims[2], dims[3] = height, width
+        shapes[tensor.name] = tuple(dims)
+    return shapes
+
+
+def layers_at_size(model: LoadedModel, input_shapes: dict[str, tuple[int, ...]]
+                   ) -> tuple[LayerInfo, ...]:
+    """The layer catalogue with every shape made concrete for these input shapes.
+
+    Symbolic dims (``batch``, ``floor(height/2 - 1/2) + 1``) are resolved by shape
+    inference on a concrete input, without running the model; layers whose
+    shape inference cannot resolve keep their declared shape.
+    """
+    key = (model.sha256, tuple(sorted(input_shapes.items())))
+    shapes = _CONCRETE.get_or_create(key, lambda: concrete_shapes(model.proto, input_shapes,
+                                                                   include_outputs=True))
+    return tuple(replace(layer, shape=tuple(shapes[layer.tensor]))
+                 if layer.tensor in shapes else layer for layer in model_layers(model))
 
 
 def select_layers(layers: tuple[LayerInfo, ...], names: list[str] | None) -> list[LayerInfo]:

@@ -40,17 +40,29 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
                         help="a .npy file for a further model input")
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``HxW`` (or one number for a square) as (height, width).
+
+    Raises
+    ------
+    InputError
+        Anything else.
+    """
+    try:
+        h, _, w = text.lower().partition("x")
+        return int(h), int(w or h)
+    except ValueError as exc:
+        raise InputError(f"--size must look like 224x224, not '{text}'.") from exc
+
+
 def spec_from_args(args: argparse.Namespace, base: InputSpec) -> InputSpec:
     """Apply ``--preset``, ``--size`` and ``--resize`` to a model's default spec."""
     spec = base
     if args.preset:
         spec = apply_preset(spec, args.preset)
     if args.size:
-        try:
-            h, _, w = args.size.lower().partition("x")
-            spec = replace(spec, height=int(h), width=int(w or h))
-        except ValueError as exc:
-            raise InputError(f"--size must look like 224x224, not '{args.size}'.") from exc
+        height, width = parse_size(args.size)
+        spec = replace(spec, height=height, width=width)
     if args.resize:
         spec = replace(spec, resize=args.resize)
     return validate_spec(spec)
