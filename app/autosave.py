@@ -3,7 +3,7 @@
 Each running window owns one autosave file, ``<AppData>/autosave/session-<id>.fsession``
 (the ordinary session format of :mod:`app.export`), and holds a :class:`QLockFile`
 beside it for as long as it lives. The file is rewritten atomically (through
-:mod:`engine.outputs`) one second after the last change and removed on a normal
+:mod:`engine.atomic_files`) one second after the last change and removed on a normal
 exit. A file whose lock is stale (its process died: a crash, ``kill -9``, a power
 cut) is an *orphan*: the next start claims its lock and offers to restore it.
 """
@@ -22,10 +22,11 @@ from typing import Any
 
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer
 
-from app.export import SESSION_FORMAT
+from app.export import SESSION_FORMAT, session_dict
 from app.paths import SESSION_SUFFIX
+from app.state import AppState
+from engine.atomic_files import write_json_atomic, write_text_atomic
 from engine.errors import EngineError, OutputError
-from engine.outputs import write_json_atomic, write_text_atomic
 
 LOG = logging.getLogger("featurescope.autosave")
 AUTOSAVE_DELAY_MS = 1000
@@ -119,25 +120,27 @@ def find_orphans(folder: Path | None = None, exclude: tuple[Path, ...] = ()) -> 
 
 
 class Autosaver(QObject):
-    """Rewrite this window's autosave file ``delay_ms`` after the last change.
+    """Rewrite this window's autosave file ``delay_ms`` after the last change of the state.
+
+    It listens to the state's change signals (never to widgets) and saves the session
+    the state holds; nothing while no model is open.
 
     Parameters
     ----------
-    snapshot
-        Returns the session as JSON-ready data, or None when there is nothing to save
-        (no model open).
+    state
+        The window's state.
     folder
         Where autosaves live (default: :func:`autosave_folder`).
     on_error
         Called once with the error when the folder cannot be written; autosave stops.
     """
 
-    def __init__(self, snapshot: Callable[[], dict[str, Any] | None],
-                 folder: Path | None = None, delay_ms: int = AUTOSAVE_DELAY_MS,
+    def __init__(self, state: AppState, folder: Path | None = None,
+                 delay_ms: int = AUTOSAVE_DELAY_MS,
                  on_error: Callable[[EngineError], None] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._snapshot = snapshot
+        self._state = state
         self._on_error = on_error
         self.folder = autosave_folder() if folder is None else folder
         self.path = self.folder / f"session-{uuid.uuid4().hex[:12]}{SESSION_SUFFIX}"
@@ -149,6 +152,16 @@ class Autosaver(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(delay_ms)
         self._timer.timeout.connect(self.save_now)
+        for signal in (state.modelChanged, state.inputChanged, state.layerChanged,
+                       state.channelChanged, state.displayChanged, state.opacityChanged,
+                       state.attributionChoiceChanged):
+            signal.connect(self.schedule)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The session as the autosave writes it; None without a model."""
+        if self._state.model is None:
+            return None
+        return session_dict(self._state)
 
     def schedule(self, *_args: object) -> None:
         """Something changed: save after the delay (restarting it)."""
@@ -165,7 +178,7 @@ class Autosaver(QObject):
         self._timer.stop()
         if not self.enabled:
             return False
-        data = self._snapshot()
+        data = self.snapshot()
         if data is None:
             return False
         text = json.dumps(data, sort_keys=True, default=str)

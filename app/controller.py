@@ -1,8 +1,10 @@
 """Turns user intentions into engine jobs and engine results into state.
 
-Every engine call happens inside a job on the :class:`~app.jobs.JobRunner`
-worker; this module only composes engine functions and drops stale results
-(a result whose job id is not the latest of its kind).
+Every engine call that may take time happens inside a job on the
+:class:`~app.jobs.JobRunner` worker (only :meth:`Controller.plan_now`, which the
+engine answers without running the model, is called on the GUI thread); this module
+only composes engine functions and drops stale results (a result whose job id is
+not the latest of its kind).
 """
 
 from __future__ import annotations
@@ -14,23 +16,27 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app import attribution_api
-from app.jobs import JobContext, JobRunner
+from app.jobs import JobContext, JobFunction, JobRunner
 from app.notify import Notifier
 from app.paths import LABELS_DIR
 from app.settings import Settings
 from app.state import AppState
+from engine.attribution import registry
+from engine.attribution.registry import AttributionPlan
 from engine.attribution.types import AttributionRequest, AttributionResult
-from engine.errors import EngineError
+from engine.errors import Cancelled, EngineError
 from engine.featuremaps import extract_feature_maps, model_layers
 from engine.input_spec import spec_from_model
 from engine.model_io import LoadedModel, load_model
 from engine.predictions import LABELS_KEY, find_labels, read_labels, top_k
 from engine.preprocess import prepare_input
+from engine.providers import ProviderPreference
 from engine.types import FeatureMaps, InputSpec, LayerInfo, Prediction, PreparedInput
 
 LOG = logging.getLogger("featurescope.controller")
 PREVIEW_METHOD = "eigen-cam"
+#: Jobs the user did not ask for: no busy indicator, no Stop button.
+QUIET_KINDS = frozenset({"plan"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,35 @@ class _MapsResult:
     prepared: PreparedInput
     maps: FeatureMaps
     predictions: tuple[Prediction, ...]
+    cam_layer: str | None
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """The engine's plan of ``request`` (or why there is none), for the attribution panel."""
+
+    request: AttributionRequest
+    plan: AttributionPlan | None
+    error: EngineError | None = None
+
+
+def default_cam_layer(model: LoadedModel, prepared: PreparedInput,
+                      preference: ProviderPreference) -> str | None:
+    """The engine's default CAM layer for this input (None: no layer-based method applies).
+
+    Asked from the engine's plan of the first registered layer-based method; planning
+    without running the model only resolves shapes (cached per model and input size).
+    """
+    method = next((m for m in registry.METHODS.values() if m.needs_layer), None)
+    if method is None:
+        return None
+    try:
+        plan = registry.plan_attribution(model, prepared, AttributionRequest(method=method.name),
+                                         preference, run_model=False)
+    except EngineError as exc:
+        LOG.info("no default CAM layer: %s", exc.one_line())
+        return None
+    return plan.layer.name if plan.layer is not None else None
 
 
 class Controller(QObject):
@@ -58,12 +93,13 @@ class Controller(QObject):
     attributionPreview = Signal(object)
     attributionProgress = Signal(object, float)
     attributionStopped = Signal(str)
+    attributionPlanned = Signal(object)
 
     def __init__(self, state: AppState, runner: JobRunner, notifier: Notifier,
                  settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state, self.runner, self.notifier, self.settings = state, runner, notifier, settings
-        self.preference = "auto"
+        self.preference: ProviderPreference = "auto"
         self._latest: dict[str, int] = {}
         self._attr_started = 0.0
         self._pending_image: Path | None = None
@@ -119,10 +155,10 @@ class Controller(QObject):
         except EngineError as exc:
             self.notifier.error(exc)
             return
-        self.state.labels, self.state.labels_source = labels, str(path)
-        if self.state.maps is not None:
-            self.state.predictions = top_k(self.state.maps.outputs, self.state.labels)
-            self.state.predictionsChanged.emit()
+        maps = self.state.maps
+        predictions = top_k(maps.outputs, labels) if maps is not None else \
+            self.state.predictions
+        self.state.set_labels(labels, str(path), predictions)
 
     def run_maps(self) -> int | None:
         """Prepare the input and extract every layer's feature maps."""
@@ -134,10 +170,12 @@ class Controller(QObject):
         def work(ctx: JobContext) -> _MapsResult:
             prepared = prepare_input(model.info, image, spec)
             ctx.cancel.check()
-            maps = extract_feature_maps(model, prepared, None, preference,  # type: ignore[arg-type]
+            maps = extract_feature_maps(model, prepared, None, preference,
                                         progress=ctx.progress, cancel=ctx.cancel,
                                         request_id=ctx.job_id)
-            return _MapsResult(prepared, maps, top_k(maps.outputs, labels))
+            ctx.cancel.check()
+            return _MapsResult(prepared, maps, top_k(maps.outputs, labels),
+                               default_cam_layer(model, prepared, preference))
 
         return self._submit("maps", work, f"Computing feature maps of {image.name}",
                             supersede_running=True)
@@ -156,24 +194,67 @@ class Controller(QObject):
             return None
         preference = self.preference
         want_preview = (preview and request.method != PREVIEW_METHOD
-                        and attribution_api.method(PREVIEW_METHOD) is not None)
-        layer = request.layer or self._default_cam_layer()
+                        and PREVIEW_METHOD in registry.METHODS)
 
         def work(ctx: JobContext) -> AttributionResult:
-            if want_preview and layer is not None:
+            if want_preview:
+                # the request's layer, or (None) the engine's default one
                 quick = AttributionRequest(method=PREVIEW_METHOD, target=request.target,
-                                           layer=layer, request_id=ctx.job_id)
+                                           layer=request.layer, request_id=ctx.job_id)
                 try:
-                    ctx.partial(attribution_api.run(model, prepared, quick, preference,
-                                                     cancel=ctx.cancel))
+                    ctx.partial(registry.run_attribution(model, prepared, quick, preference,
+                                                         cancel=ctx.cancel))
                 except Exception as exc:  # noqa: BLE001 - the preview is optional
                     LOG.info("Eigen-CAM preview failed: %s", exc)
                 ctx.cancel.check()
-            return attribution_api.run(model, prepared, replace(request, request_id=ctx.job_id),
-                                       preference, progress=ctx.progress, cancel=ctx.cancel)
+            return registry.run_attribution(model, prepared,
+                                            replace(request, request_id=ctx.job_id), preference,
+                                            progress=ctx.progress, cancel=ctx.cancel)
 
         self._attr_started = time.monotonic()
         return self._submit("attribution", work, f"Running {request.method}")
+
+    def plan_now(self, request: AttributionRequest) -> AttributionPlan | None:
+        """The engine's plan of ``request`` without running the model; None without an input.
+
+        Instant (it only resolves shapes, cached per model and input size), so it is asked
+        on the GUI thread; for CAM methods the pass count is an upper bound until
+        :meth:`plan_exact` has run the model.
+
+        Raises
+        ------
+        EngineError
+            Refused parameters, an unknown layer, a model attribution cannot explain.
+        """
+        model, prepared = self.state.model, self.state.prepared
+        if model is None or prepared is None:
+            return None
+        return registry.plan_attribution(model, prepared, request, self.preference,
+                                         run_model=False)
+
+    def plan_exact(self, request: AttributionRequest) -> int | None:
+        """Ask the engine for the exact plan of ``request`` off the GUI thread.
+
+        The engine runs the model once on the input (cached per input and layer) to
+        count the layer's constant channels; ``attributionPlanned`` brings a
+        :class:`PlanOutcome`. Returns the job id, or None without a model and an input.
+        """
+        model, prepared, preference = self.state.model, self.state.prepared, self.preference
+        if model is None or prepared is None:
+            return None
+
+        def work(ctx: JobContext) -> PlanOutcome:
+            try:
+                plan = registry.plan_attribution(model, prepared, request, preference,
+                                                 run_model=True, cancel=ctx.cancel)
+            except Cancelled:
+                raise
+            except EngineError as exc:  # said by the panel, not as an error notice
+                return PlanOutcome(request, None, exc)
+            return PlanOutcome(request, plan)
+
+        return self._submit("plan", work, f"Estimating the cost of {request.method}",
+                            supersede_running=True)
 
     def cancel_attribution(self) -> None:
         """Cancel the running or pending attribution."""
@@ -199,24 +280,20 @@ class Controller(QObject):
         self.state.set_model(None, ())
         self.state.set_input(self.state.image_path, None)
 
-    def _default_cam_layer(self) -> str | None:
-        layer = attribution_api.default_layer(self.state.layers)
-        return layer.name if layer is not None else None
-
     # -- plumbing ------------------------------------------------------------------------
-    def _submit(self, kind: str, work: object, label: str, supersede_running: bool = False
-                ) -> int:
-        job_id = self.runner.submit(kind, work, label,  # type: ignore[arg-type]
-                                    supersede_running=supersede_running)
+    def _submit(self, kind: str, work: JobFunction, label: str,
+                supersede_running: bool = False) -> int:
+        job_id = self.runner.submit(kind, work, label, supersede_running=supersede_running)
         self._latest[kind] = job_id
-        self.state.set_busy(True, label)
+        if kind not in QUIET_KINDS:
+            self.state.set_busy(True, label)
         return job_id
 
     def _is_latest(self, job_id: int, kind: str) -> bool:
         return self._latest.get(kind) == job_id
 
     def _on_started(self, job_id: int, kind: str, label: str) -> None:
-        if self._is_latest(job_id, kind):
+        if self._is_latest(job_id, kind) and kind not in QUIET_KINDS:
             self.state.set_busy(True, label)
 
     def _on_progress(self, job_id: int, kind: str, progress: object) -> None:
@@ -233,7 +310,8 @@ class Controller(QObject):
         if isinstance(result, _Loaded):
             self._model_loaded(result)
         elif isinstance(result, _MapsResult):
-            self.state.set_maps(result.prepared, result.maps, result.predictions)
+            self.state.set_maps(result.prepared, result.maps, result.predictions,
+                                result.cam_layer)
             for warning in result.prepared.warnings:
                 self.notifier.notify("info", f"Input: {warning}")
             self.mapsReady.emit()
@@ -246,6 +324,8 @@ class Controller(QObject):
                 return
             self.state.add_attribution(result)
             self.attributionReady.emit(result)
+        elif isinstance(result, PlanOutcome):
+            self.attributionPlanned.emit(result)
 
     def _model_loaded(self, loaded: _Loaded) -> None:
         info = loaded.model.info

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QApplication
 
 from app import export
 from app.main_window import MainWindow
+from engine.atomic_files import write_json_atomic
 from engine.errors import EngineError
-from engine.outputs import write_json_atomic
 
 LOG = logging.getLogger("featurescope.driver")
 SETTLE_MS = 600
@@ -50,7 +50,7 @@ class Script:
 def state_dump(window: MainWindow) -> dict[str, Any]:
     """The window's session (as a session file holds it), results and notices."""
     try:
-        data: dict[str, Any] = export.session_dict(window.state, window.session_attribution())
+        data: dict[str, Any] = export.session_dict(window.state)
     except EngineError:
         data = {"model": None, "input": str(window.state.image_path or "") or None}
     data["attributions"] = [r.method for r in window.state.attributions]
@@ -101,11 +101,15 @@ class StartupDriver(QObject):
         if script.method:
             panel = self.w.attribution
             if not panel.select_method(script.method):
-                names = ", ".join(m.name for m in panel.methods) or "none available"
+                names = ", ".join(panel.methods) or "none registered"
                 self._fail(f"unknown attribution method '{script.method}' ({names})")
                 return
-            for name, value in script.params:
-                panel.params.set_value(name, value)
+            try:
+                for name, value in script.params:
+                    panel.params.set_value(name, value)
+            except EngineError as exc:
+                self._fail(exc.message.rstrip("."))
+                return
             self.w.raise_dock(self.w.attribution_dock)
             LOG.info("running attribution %s", script.method)
             panel.run()

@@ -1,6 +1,6 @@
 """Exports (PNG of a view, .npy arrays, CSV statistics) and session files.
 
-Every file is written atomically through :mod:`engine.outputs`.
+Every file is written atomically through :mod:`engine.atomic_files`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from PySide6.QtWidgets import QWidget
 
 from app.settings import spec_from_dict, spec_to_dict
 from app.state import AppState
-from engine.attribution.types import AttributionResult
-from engine.errors import InputError, OutputError
-from engine.maps_export import STATS_HEADER
-from engine.outputs import (
+from engine.atomic_files import (
     csv_text,
     npy_bytes,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
+from engine.attribution.types import AttributionResult
+from engine.errors import InputError, OutputError
+from engine.maps_export import STATS_HEADER
 from engine.stats import as_images
 from engine.types import InputSpec
 
@@ -102,10 +102,11 @@ class SessionData:
     attribution: dict[str, Any]
 
 
-def session_dict(state: AppState, attribution: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The current session as JSON-ready data."""
+def session_dict(state: AppState) -> dict[str, Any]:
+    """The current session as JSON-ready data (everything comes from the state)."""
     if state.model is None:
         raise OutputError("Open a model before saving a session.")
+    choice = state.attribution_choice
     return {
         "format": SESSION_FORMAT, "version": SESSION_VERSION,
         "model": str(state.model.info.path), "model_sha256": state.model.sha256,
@@ -113,14 +114,15 @@ def session_dict(state: AppState, attribution: dict[str, Any] | None = None) -> 
         "spec": spec_to_dict(state.spec) if state.spec else None,
         "layer": state.layer_name, "channel": state.channel,
         "display": {"colormap": state.colormap, "normalization": state.normalization,
-                    "sort": state.sort_key, "opacity": state.opacity},
-        "attribution": attribution or {},
+                    "sort": state.sort_key, "opacity": state.opacity,
+                    "heatmap_opacity": state.heatmap_opacity},
+        "attribution": choice.as_dict() if choice is not None else {},
     }
 
 
-def save_session(state: AppState, path: Path, attribution: dict[str, Any] | None = None) -> None:
+def save_session(state: AppState, path: Path) -> None:
     """Write a session file atomically."""
-    write_json_atomic(path, session_dict(state, attribution))
+    write_json_atomic(path, session_dict(state))
 
 
 def _resolve(value: object, folder: Path) -> Path | None:

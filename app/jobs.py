@@ -25,8 +25,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.notify import Notifier
+from engine.cancellation import CancelToken, ThrottledProgress
 from engine.errors import Cancelled
-from engine.jobs import CancelToken, ThrottledProgress
 from engine.types import Progress
 
 LOG = logging.getLogger("featurescope.jobs")

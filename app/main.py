@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def info_text() -> str:
     """Versions, paths, onnxruntime providers and why CUDA is (not) used."""
     from app.paths import DEMO_MODEL, RESOURCES
-    from engine import __version__
+    from engine.version import __version__
 
     lines = [f"featurescope {__version__}", f"python {sys.version.split()[0]} "
              f"({platform.platform()})", f"executable {sys.executable}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
@@ -26,7 +25,7 @@ from app.jobs import JobRunner
 from app.notify import Notifier
 from app.paths import ICON, kind_of
 from app.settings import Settings
-from app.state import AppState
+from app.state import AppState, AttributionChoice
 from app.views.attribution_panel import AttributionPanel
 from app.views.bars import InfoBar, RecoveryBar
 from app.views.channel_detail import ChannelDetail
@@ -36,11 +35,16 @@ from app.views.layer_tree import LayerTree
 from app.views.model_card import ModelCard, provider_text
 from app.views.mosaic import MosaicView
 from app.views.overview import Overview
+from engine.attribution import registry
+from engine.attribution.types import AttributionResult
 from engine.errors import EngineError
 
 
 class MainWindow(QMainWindow):
-    """Featurescope's window: layers left, mosaic centre, input/channel/attribution right."""
+    """Featurescope's window: layers left, mosaic centre, input/channel/attribution right.
+
+    It implements :class:`app.actions.WindowOps` for its menus.
+    """
 
     def __init__(self, notifier: Notifier | None = None, settings: Settings | None = None,
                  parent: QWidget | None = None, autosave_folder: Path | None = None) -> None:
@@ -55,12 +59,16 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self.notifier, self)
         self.controller = Controller(self.state, self.runner, self.notifier, self.settings, self)
         self._build()
-        self.actions_ = Actions(self)
+        self.actions_ = Actions(self, self, self.controller, self.state, self.settings,
+                                self.notifier)
+        self.actions_.view_menu.addActions([
+            dock.toggleViewAction() for dock in (self.layers_dock, self.model_dock,
+                                                 self.input_dock, self.channel_dock,
+                                                 self.attribution_dock)])
         self._restore()
-        self.autosaver = Autosaver(self.session_snapshot, autosave_folder,
+        self.autosaver = Autosaver(self.state, autosave_folder,
                                    on_error=lambda exc: self.notifier.error(exc, "Autosave"),
                                    parent=self)
-        self._watch_for_autosave()
         self.setAcceptDrops(True)
         self.notifier.notified.connect(self.infobar.show_notice)
         self.state.busyChanged.connect(self._busy)
@@ -160,6 +168,25 @@ class MainWindow(QMainWindow):
         dock.show()
         dock.raise_()
 
+    # -- operations of the menus (app.actions.WindowOps) ---------------------------------------
+    def run_attribution(self) -> None:
+        """Show the attribution panel and run what it describes."""
+        self.raise_dock(self.attribution_dock)
+        self.attribution.run()
+
+    def cancel_attribution(self) -> None:
+        """Cancel the running attribution."""
+        self.attribution.cancel()
+
+    def mosaic_widget(self) -> QWidget:
+        """The channel mosaic as shown."""
+        graphics: QWidget = self.mosaic.graphics
+        return graphics
+
+    def shown_heatmap(self) -> AttributionResult | None:
+        """The attribution heatmap shown large, if any."""
+        return self.attribution.view.shown
+
     # -- status ----------------------------------------------------------------------------
     def _busy(self, busy: bool, text: str) -> None:
         self.busy_bar.setVisible(busy)
@@ -217,12 +244,11 @@ class MainWindow(QMainWindow):
             normalization=display.get("normalization")
             if isinstance(display.get("normalization"), str) else None,
             sort_key=display.get("sort") if isinstance(display.get("sort"), str) else None)
+        self.state.set_opacity(channel=_fraction(display.get("opacity")),
+                               heatmap=_fraction(display.get("heatmap_opacity")))
         self._session_selection = (data.layer, data.channel, data.attribution)
         self.controller.mapsReady.connect(self._apply_session_selection,
                                           type=Qt.ConnectionType.SingleShotConnection)
-        opacity = display.get("opacity")
-        if isinstance(opacity, int | float) and 0.0 <= opacity <= 1.0:
-            self.channel.opacity.setValue(round(opacity * 100))
         self.controller.open_model(data.model, data.input, data.spec)
         return True
 
@@ -232,43 +258,17 @@ class MainWindow(QMainWindow):
             self.state.select_layer(layer)
         if channel is not None and self.state.current_maps() is not None:
             self.state.select_channel(channel)
-        method = attribution.get("method") if isinstance(attribution, dict) else None
-        if isinstance(method, str) and self.attribution.select_method(method):
-            layer = attribution.get("layer")
-            if isinstance(layer, str) and self.state.layer_info(layer) is not None:
-                self.attribution.layer.setCurrentText(layer)
-            params = attribution.get("params")
-            for name, value in (params.items() if isinstance(params, dict) else ()):
-                self.attribution.params.set_value(str(name), value)
-
-    def session_attribution(self) -> dict[str, object]:
-        """The attribution panel's choices for a session file."""
-        info = self.attribution.current_method()
-        if info is None:
-            return {}
-        try:
-            params = dict(self.attribution.params.values())
-        except EngineError:
-            params = {}
-        return {"method": info.name, "layer": self.attribution.layer.currentText() or None,
-                "params": params}
+        saved: dict[str, object] = attribution if isinstance(attribution, dict) else {}
+        method, cam_layer, params = saved.get("method"), saved.get("layer"), saved.get("params")
+        if isinstance(method, str) and method in registry.METHODS:
+            if not isinstance(cam_layer, str) or self.state.layer_info(cam_layer) is None:
+                cam_layer = None
+            self.state.set_attribution_choice(AttributionChoice(
+                method=method, layer=cam_layer,
+                params=tuple((str(k), v) for k, v in params.items())
+                if isinstance(params, dict) else ()))
 
     # -- autosave and recovery ----------------------------------------------------------
-    def session_snapshot(self) -> dict[str, Any] | None:
-        """The session as the autosave writes it; None without a model."""
-        if self.state.model is None:
-            return None
-        return export.session_dict(self.state, self.session_attribution())
-
-    def _watch_for_autosave(self) -> None:
-        schedule = self.autosaver.schedule
-        for signal in (self.state.modelChanged, self.state.inputChanged, self.state.layerChanged,
-                       self.state.channelChanged, self.state.displayChanged,
-                       self.attribution.method.currentIndexChanged,
-                       self.attribution.layer.currentIndexChanged,
-                       self.attribution.params.changed, self.channel.opacity.valueChanged):
-            signal.connect(schedule)
-
     def close_model(self) -> None:
         """Close the model; there is no session left to autosave."""
         self.controller.close_model()
@@ -327,3 +327,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.runner.shutdown(timeout=10.0)
         super().closeEvent(event)
+
+
+def _fraction(value: object) -> float | None:
+    """A session's opacity if it is a number in 0..1, else None (left as it is)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return float(value)
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.preprocess import INPUT_SUFFIXES
+
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "resources"
 DEMO_MODEL = RESOURCES / "models" / "efficientnet_lite0.onnx"
@@ -12,16 +14,18 @@ LABELS_DIR = RESOURCES / "labels"
 ICON = RESOURCES / "icons" / "featurescope.png"
 
 MODEL_SUFFIXES = (".onnx", ".ort")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy", ".wav")
 SESSION_SUFFIX = ".fsession"
 
 
 def kind_of(path: str | Path) -> str:
-    """``model``, ``image``, ``session`` or ``unknown`` from a file name."""
+    """``model``, ``image`` (any input the engine reads), ``session`` or ``unknown``.
+
+    Inputs are the engine's one list, :data:`engine.preprocess.INPUT_SUFFIXES`.
+    """
     suffix = Path(path).suffix.lower()
     if suffix in MODEL_SUFFIXES:
         return "model"
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in INPUT_SUFFIXES:
         return "image"
     if suffix in (SESSION_SUFFIX, ".json"):
         return "session"

@@ -7,6 +7,7 @@ The controller (``app.controller``) is the only writer of engine results.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -27,6 +28,23 @@ NORMALIZATIONS: tuple[str, ...] = ("channel", "layer", "fixed")
 SORT_KEYS: tuple[str, ...] = ("index", "mean", "max", "sparsity")
 
 
+@dataclass(frozen=True)
+class AttributionChoice:
+    """The attribution the panel describes: a registered method, a CAM layer, parameters.
+
+    ``layer`` None lets the engine choose its default layer; ``params`` are
+    (name, value) pairs as the method's specs parse them.
+    """
+
+    method: str
+    layer: str | None = None
+    params: tuple[tuple[str, object], ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form, as a session file holds it."""
+        return {"method": self.method, "layer": self.layer, "params": dict(self.params)}
+
+
 class AppState(QObject):
     """Model, input, feature maps, selection and display settings, with change signals."""
 
@@ -39,6 +57,9 @@ class AppState(QObject):
     displayChanged = Signal()
     attributionsChanged = Signal()
     busyChanged = Signal(bool, str)
+    labelsChanged = Signal()
+    opacityChanged = Signal()
+    attributionChoiceChanged = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +80,10 @@ class AppState(QObject):
         self.fixed_range: tuple[float, float] = (0.0, 6.0)
         self.sort_key: str = "index"
         self.opacity: float = 0.5
+        self.heatmap_opacity: float = 0.55
+        #: The engine's default CAM layer for the current input (from its attribution plan).
+        self.cam_layer: str | None = None
+        self.attribution_choice: AttributionChoice | None = None
         self.attributions: list[AttributionResult] = []
         self.busy: bool = False
         self.busy_text: str = ""
@@ -70,6 +95,7 @@ class AppState(QObject):
         self.model, self.layers = model, layers
         self.labels, self.labels_source = labels, labels_source
         self.prepared, self.maps, self.predictions = None, None, ()
+        self.cam_layer = None
         self.attributions = []
         self.channel = None
         keep = self.layer_name if any(la.name == self.layer_name for la in layers) else None
@@ -84,11 +110,20 @@ class AppState(QObject):
         self.image_path, self.spec = path, spec
         self.inputChanged.emit()
 
+    def set_labels(self, labels: tuple[str, ...], source: str,
+                   predictions: tuple[Prediction, ...]) -> None:
+        """Other class labels, and the predictions named with them."""
+        self.labels, self.labels_source = labels, source
+        self.predictions = predictions
+        self.labelsChanged.emit()
+        self.predictionsChanged.emit()
+
     def set_maps(self, prepared: PreparedInput, maps: FeatureMaps,
-                 predictions: tuple[Prediction, ...]) -> None:
-        """A finished feature-map run."""
+                 predictions: tuple[Prediction, ...], cam_layer: str | None = None) -> None:
+        """A finished feature-map run, and the engine's default CAM layer for this input."""
         self.prepared, self.maps, self.run_info = prepared, maps, maps.run
         self.predictions = predictions
+        self.cam_layer = cam_layer
         names = [m.layer.name for m in maps.layers]
         if self.layer_name not in names:
             self.layer_name = names[0] if names else None
@@ -131,18 +166,39 @@ class AppState(QObject):
         self.channelChanged.emit(channel)
 
     def set_display(self, *, colormap: str | None = None, normalization: str | None = None,
-                    sort_key: str | None = None, opacity: float | None = None,
+                    sort_key: str | None = None,
                     fixed_range: tuple[float, float] | None = None) -> None:
         """Change how maps are drawn; one ``displayChanged`` for all changes."""
         changed = False
         for name, value in (("colormap", colormap), ("normalization", normalization),
-                            ("sort_key", sort_key), ("opacity", opacity),
-                            ("fixed_range", fixed_range)):
+                            ("sort_key", sort_key), ("fixed_range", fixed_range)):
             if value is not None and getattr(self, name) != value:
                 setattr(self, name, value)
                 changed = True
         if changed:
             self.displayChanged.emit()
+
+    def set_opacity(self, *, channel: float | None = None, heatmap: float | None = None) -> None:
+        """Opacity (0..1) of the channel overlay and of attribution heatmaps over the input.
+
+        Its own signal, ``opacityChanged``: a slider drag re-blends, it redraws nothing else.
+        """
+        changed = False
+        for name, value in (("opacity", channel), ("heatmap_opacity", heatmap)):
+            if value is not None:
+                value = min(1.0, max(0.0, float(value)))
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
+                    changed = True
+        if changed:
+            self.opacityChanged.emit()
+
+    def set_attribution_choice(self, choice: AttributionChoice | None) -> None:
+        """The attribution the panel describes (what a session saves); no-op if unchanged."""
+        if choice == self.attribution_choice:
+            return
+        self.attribution_choice = choice
+        self.attributionChoiceChanged.emit()
 
     # -- readers -------------------------------------------------------------------------
     def current_maps(self) -> LayerMaps | None:

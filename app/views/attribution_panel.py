@@ -1,8 +1,16 @@
-"""Attribution panel: method, target, layer, parameters, cost, run/cancel, results."""
+"""Attribution panel: method, target, layer, parameters, cost, run/cancel, results.
+
+The methods, their parameter fields, the default layer and the cost all come from
+the engine's registry (:mod:`engine.attribution.registry`): the form is generated
+from each method's :class:`~engine.attribution.method_spec.ParamSpec` tuple and the
+cost is the engine's :class:`~engine.attribution.registry.AttributionPlan`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Any
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -20,12 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import attribution_api
-from app.controller import Controller
-from app.state import AppState
-from app.views.common import text_label
+from app.controller import Controller, PlanOutcome
+from app.state import AppState, AttributionChoice
+from app.views.common import plain_tooltip, text_label
 from app.views.heatmap_view import HeatmapView
 from app.views.param_form import ParamForm
+from engine.attribution import registry
+from engine.attribution.method_spec import Method
+from engine.attribution.registry import AttributionPlan
 from engine.attribution.types import AttributionRequest, AttributionResult, Target
 from engine.errors import EngineError, InputError
 from engine.types import Progress
@@ -42,6 +52,32 @@ def eta_text(progress: Progress, elapsed: float) -> str:
         remaining = elapsed / progress.done * (progress.total - progress.done)
         return f"{text} · {elapsed:.0f} s elapsed · ETA {remaining:.0f} s"
     return f"{text} · {elapsed:.0f} s elapsed"
+
+
+def method_tooltip(method: Method[Any]) -> str:
+    """``Occlusion: Slides a window over the input ...`` (what it computes and costs)."""
+    return f"{method.title}: {method.description}"
+
+
+def cost_text(plan: AttributionPlan) -> str:
+    """``Cost: 50 forward passes (1 reference + 49 perturbed)``; "at most" for a bound."""
+    bound = "" if plan.exact or plan.passes == 0 else "at most "
+    total = plan.total_passes
+    noun = "forward pass" if total == 1 else "forward passes"
+    return (f"Cost: {bound}{total} {noun} ({plan.reference_passes} reference + "
+            f"{plan.passes} perturbed)")
+
+
+def plan_details(plan: AttributionPlan) -> str:
+    """What the plan says beyond the count: input geometry, layer, exactness (plain text)."""
+    height, width = plan.size
+    text = f"{plan.method} on the {height}×{width} {plan.layout} input"
+    if plan.layer is not None:
+        text += f", layer {plan.layer.name}"
+    if plan.exact or plan.passes == 0:
+        return text + "; the pass count is exact."
+    return text + ("; an upper bound until the model has run once on this input (the "
+                   "layer's constant channels are skipped).")
 
 
 class TargetEditor(QWidget):
@@ -90,6 +126,7 @@ class TargetEditor(QWidget):
         layout.addWidget(self.output)
         self.kind.currentIndexChanged.connect(self.stack.setCurrentIndex)
         state.modelChanged.connect(self.refresh)
+        state.labelsChanged.connect(self.refresh)
 
     def refresh(self) -> None:
         """Fill outputs and the class list from the model and its labels."""
@@ -133,22 +170,30 @@ class TargetEditor(QWidget):
 
 
 class AttributionPanel(QWidget):
-    """Choose and run an attribution; see progress, ETA, the heatmap and earlier results."""
+    """Choose and run an attribution; see its cost, progress, ETA, heatmap and earlier results.
+
+    The choice (method, layer, parameters) is written to the state on every edit
+    and read back from it when a session restores one.
+    """
 
     def __init__(self, state: AppState, controller: Controller,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state, self.controller = state, controller
-        self.methods = attribution_api.methods()
+        self.methods: dict[str, Method[Any]] = dict(registry.METHODS)
         self.method = QComboBox(self)
-        for i, m in enumerate(self.methods):
+        for i, m in enumerate(self.methods.values()):
             self.method.addItem(m.title, m.name)
-            self.method.setItemData(i, m.tooltip(), Qt.ItemDataRole.ToolTipRole)
+            self.method.setItemData(i, plain_tooltip(method_tooltip(m)),
+                                    Qt.ItemDataRole.ToolTipRole)
         self.target = TargetEditor(state, self)
         self.layer = QComboBox(self)
-        self.layer.setToolTip("The conv layer a CAM method explains (default: the last one)")
+        self.layer.setPlaceholderText("the engine's default")
+        self.layer.setToolTip("The conv layer a CAM method explains (default: chosen by the "
+                              "engine for this input)")
         self.params = ParamForm(self)
         self.cost = text_label("", self)
+        self.cost.setWordWrap(True)
         self.run_button = QPushButton("Run", self)
         self.run_button.setToolTip("Run the attribution (Ctrl+R)")
         self.cancel_button = QPushButton("Cancel", self)
@@ -169,40 +214,42 @@ class AttributionPanel(QWidget):
         buttons.addWidget(self.progress, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        if not attribution_api.AVAILABLE:
-            missing = text_label(
-                f"Attribution is unavailable: {attribution_api.UNAVAILABLE_REASON}.", self)
-            missing.setWordWrap(True)
-            layout.addWidget(missing)
-            self.run_button.setEnabled(False)
         layout.addLayout(form)
         layout.addWidget(self.params)
         layout.addWidget(self.cost)
         layout.addLayout(buttons)
         layout.addWidget(self.eta)
         layout.addWidget(self.view, 1)
+        self._running = False
+        self._syncing = False  # applying the state's choice: no write-back per field
+        self._filling = False  # refilling the layer list
+        self._defaulting = False  # showing the engine's default layer
+        self._layer_picked = False  # a layer was chosen (user, session) since the model opened
+        self._awaiting: AttributionRequest | None = None  # whose exact plan is on its way
+        self._exact_wanted = False  # an exact plan waits for the running attribution
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
         self._estimate_timer.setInterval(100)
         self._estimate_timer.timeout.connect(self.update_cost)
         self.method.currentIndexChanged.connect(self._method_changed)
-        self.params.changed.connect(self._estimate_timer.start)
-        self.layer.currentIndexChanged.connect(lambda _i: self._estimate_timer.start())
+        self.params.changed.connect(self._edited)
+        self.layer.currentIndexChanged.connect(self._layer_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         controller.attributionProgress.connect(self._on_progress)
         controller.attributionPreview.connect(lambda r: self.view.show_result(r, preview=True))
         controller.attributionReady.connect(self._on_ready)
         controller.attributionStopped.connect(self._on_stopped)
+        controller.attributionPlanned.connect(self._on_planned)
         state.modelChanged.connect(self._model_changed)
-        state.mapsChanged.connect(self._estimate_timer.start)
+        state.mapsChanged.connect(self._maps_changed)
+        state.attributionChoiceChanged.connect(self._apply_choice)
         self._method_changed()
 
     # -- choices ---------------------------------------------------------------------------
-    def current_method(self) -> attribution_api.MethodInfo | None:
-        """The chosen method's description."""
-        name = self.method.currentData()
-        return next((m for m in self.methods if m.name == name), None)
+    def current_method(self) -> Method[Any] | None:
+        """The chosen method's registry entry."""
+        return self.methods.get(self.method.currentData())
 
     def select_method(self, name: str) -> bool:
         """Choose a method by registry name."""
@@ -212,51 +259,146 @@ class AttributionPanel(QWidget):
         return index >= 0
 
     def _method_changed(self) -> None:
-        info = self.current_method()
-        self.params.set_params(info.params if info else ())
-        self.layer.setEnabled(bool(info and info.needs_layer))
-        self.method.setToolTip(info.tooltip() if info else "")
+        spec = self.current_method()
+        self.params.set_specs(spec.params if spec else ())
+        self.layer.setEnabled(bool(spec and spec.needs_layer))
+        self.method.setToolTip(plain_tooltip(method_tooltip(spec)) if spec else "")
+        self._edited()
+
+    def _layer_changed(self, _index: int) -> None:
+        if self._filling:
+            return
+        if not self._defaulting:
+            self._layer_picked = True
+        self._edited()
+
+    def _edited(self) -> None:
+        if not self._syncing:
+            self._store_choice()
         self._estimate_timer.start()
 
+    def _store_choice(self) -> None:
+        """Write the form's choice to the state (the last valid parameters on a bad field)."""
+        spec = self.current_method()
+        if spec is None:
+            return
+        try:
+            params = self._params(spec)
+        except InputError:
+            old = self.state.attribution_choice
+            params = old.params if old is not None and old.method == spec.name else ()
+        self._syncing = True  # our own change: not to be applied back to the form
+        try:
+            self.state.set_attribution_choice(
+                AttributionChoice(spec.name, self.layer.currentText() or None, params))
+        finally:
+            self._syncing = False
+
+    def _apply_choice(self) -> None:
+        """Show the state's choice (a restored session) in the form."""
+        choice = self.state.attribution_choice
+        if choice is None or self._syncing:
+            return
+        self._syncing = True
+        try:
+            if choice.method != self.method.currentData():
+                self.select_method(choice.method)
+            if choice.layer and choice.layer != self.layer.currentText() and \
+                    self.layer.findText(choice.layer) >= 0:
+                self.layer.setCurrentText(choice.layer)
+            names, shown = self.params.names(), dict(self._form_pairs())
+            for name, value in choice.params:
+                if name in names and shown.get(name) != value:
+                    # a value this version refuses leaves the field as it is
+                    with contextlib.suppress(InputError):
+                        self.params.set_value(name, value)
+        finally:
+            self._syncing = False
+        self._store_choice()
+
+    def _form_pairs(self) -> tuple[tuple[str, object], ...]:
+        try:
+            return self.params.values()
+        except InputError:
+            return ()
+
+    def _params(self, spec: Method[Any]) -> tuple[tuple[str, object], ...]:
+        """The form's parameters, resolved and checked by the method (InputError)."""
+        return spec.as_pairs(spec.resolve(self.params.values()))
+
     def _model_changed(self) -> None:
+        self._filling = True
         self.layer.clear()
-        names = [la.name for la in self.state.layers if la.exposable]
-        self.layer.addItems(names)
-        default = attribution_api.default_layer(self.state.layers)
-        if default is not None:
-            self.layer.setCurrentText(default.name)
+        self.layer.addItems([la.name for la in self.state.layers if la.exposable])
+        self.layer.setCurrentIndex(-1)  # the engine's default, shown once the input is known
+        self._filling = False
+        self._layer_picked = False
         self.progress.setValue(0)
         self.eta.setText("")
+        self._edited()
+
+    def _maps_changed(self) -> None:
+        default = self.state.cam_layer
+        if not self._layer_picked and default and self.layer.findText(default) >= 0:
+            self._defaulting = True
+            self.layer.setCurrentText(default)
+            self._defaulting = False
+        self._estimate_timer.start()
 
     def request(self) -> AttributionRequest:
-        """The request the form describes (raises InputError on a bad field)."""
-        info = self.current_method()
-        if info is None:
-            raise InputError("No attribution method is available.")
-        layer = self.layer.currentText() if info.needs_layer and self.layer.currentText() \
-            else None
-        return AttributionRequest(method=info.name, target=self.target.target(), layer=layer,
-                                  params=self.params.values())
+        """The request the form describes.
 
+        Raises
+        ------
+        InputError
+            A field the method's spec refuses (the engine's sentence), or a bad target.
+        """
+        spec = self.current_method()
+        if spec is None:
+            raise InputError("No attribution method is registered.")
+        layer = (self.layer.currentText() or None) if spec.needs_layer else None
+        return AttributionRequest(method=spec.name, target=self.target.target(), layer=layer,
+                                  params=self._params(spec))
+
+    # -- cost ------------------------------------------------------------------------------
     def update_cost(self) -> None:
-        """Show the method's forward-pass estimate."""
-        info = self.current_method()
-        if info is None:
-            self.cost.setText("")
-            return
+        """Show the engine's plan: at once (exact or a bound), exact later off the GUI thread."""
+        self._awaiting = None
+        self.cost.setToolTip("")
         try:
             request = self.request()
         except InputError as exc:
             self.cost.setText(exc.message)
             return
-        layer = self.state.layer_info(request.layer) if request.layer else None
         try:
-            passes = attribution_api.estimate_passes(info, request, self.state.prepared, layer)
+            plan = self.controller.plan_now(request)
         except EngineError as exc:
             self.cost.setText(exc.message)
             return
-        self.cost.setText("Cost: unknown" if passes is None else
-                          f"Cost: about {passes} forward pass{'es' if passes != 1 else ''}")
+        if plan is None:
+            self.cost.setText("Cost: known once a model and an input are open")
+            return
+        self._show_plan(plan)
+        if plan.exact or plan.passes == 0:
+            return
+        self._awaiting = request
+        if self._running:
+            self._exact_wanted = True  # the worker is busy: ask once the attribution ends
+        else:
+            self.controller.plan_exact(request)
+
+    def _show_plan(self, plan: AttributionPlan) -> None:
+        self.cost.setText(cost_text(plan))
+        self.cost.setToolTip(plain_tooltip(plan_details(plan)))
+
+    def _on_planned(self, outcome: PlanOutcome) -> None:
+        if outcome.request != self._awaiting:
+            return  # the form changed since it was asked
+        self._awaiting = None
+        if outcome.plan is not None:
+            self._show_plan(outcome.plan)
+        elif outcome.error is not None:
+            self.cost.setText(outcome.error.message)
 
     # -- run ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -268,6 +410,7 @@ class AttributionPanel(QWidget):
             return
         if self.controller.run_attribution(request) is None:
             return
+        self._running = True
         self._started = time.monotonic()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -286,16 +429,21 @@ class AttributionPanel(QWidget):
         self.eta.setText(eta_text(progress, elapsed))
 
     def _finish(self, text: str) -> None:
-        self.run_button.setEnabled(attribution_api.AVAILABLE)
+        self._running = False
+        self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 100)
         self.eta.setText(text)
+        if self._exact_wanted:
+            self._exact_wanted = False
+            self._estimate_timer.start()
 
     def _on_ready(self, result: AttributionResult) -> None:
         self.progress.setValue(self.progress.maximum())
-        self._finish(f"{result.method}: {result.forward_passes} forward passes in "
-                     f"{result.seconds:.1f} s on {result.provider}")
+        self._finish(f"{result.method}: {result.forward_passes} forward passes "
+                     f"({result.perturbation_passes} perturbed) in {result.seconds:.1f} s on "
+                     f"{result.provider}")
         self.view.show_result(result)
 
     def _on_stopped(self, why: str) -> None:

@@ -48,7 +48,7 @@ class ChannelDetail(QWidget):
         self.channel_box.setToolTip("Channel index (Alt+Left / Alt+Right)")
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(int(state.opacity * 100))
+        self.opacity.setValue(round(state.opacity * 100))
         self.opacity.setToolTip("Opacity of the channel over the input image")
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.view = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True,
@@ -84,22 +84,33 @@ class ChannelDetail(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.stats)
-        self._opacity_throttle = Throttle(self._apply_opacity, 30, self)
+        self._opacity_throttle = Throttle(self._store_opacity, 30, self)
         self.opacity.valueChanged.connect(lambda _v: self._opacity_throttle())
         self.channel_box.valueChanged.connect(self._box_changed)
         state.channelChanged.connect(lambda _c: self.refresh())
         state.layerChanged.connect(lambda _n: self.refresh())
         state.mapsChanged.connect(self.refresh)
         state.displayChanged.connect(self.refresh)
+        state.opacityChanged.connect(self._apply_opacity)
 
     def _box_changed(self, value: int) -> None:
         if value != self.state.channel and self.state.current_maps() is not None:
             self.state.select_channel(value)
 
+    def _store_opacity(self) -> None:
+        self.state.set_opacity(channel=self.opacity.value() / 100.0)
+
+    def _overlay_opacity(self) -> float:
+        return self.state.opacity if self.state.prepared is not None else 1.0
+
     def _apply_opacity(self) -> None:
-        value = self.opacity.value() / 100.0
-        self.state.opacity = value
-        self.overlay.setOpacity(value)
+        """Re-blend the overlay at the state's opacity (and show it on the slider)."""
+        value = self.state.opacity
+        if self.opacity.value() != round(value * 100) and not self._opacity_throttle.pending:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(value * 100))
+            self.opacity.blockSignals(False)
+        self.overlay.setOpacity(self._overlay_opacity())
 
     def refresh(self) -> None:
         """Redraw for the selected layer and channel."""
@@ -123,7 +134,7 @@ class ChannelDetail(QWidget):
             self.overlay.setRect(QRectF(0, 0, w, h))
         else:
             self.overlay.setRect(QRectF(0, 0, image.shape[1], image.shape[0]))
-        self.overlay.setOpacity(self.opacity.value() / 100.0 if prepared is not None else 1.0)
+        self.overlay.setOpacity(self._overlay_opacity())
         self.colorbar.setColorMap(colormap(self.state.colormap))
         self.colorbar.setLevels(levels)
         self.view.autoRange(padding=0.01)

@@ -101,6 +101,11 @@ class Throttle(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
+    @property
+    def pending(self) -> bool:
+        """Whether a call is waiting to run."""
+        return self._timer.isActive()
+
     def flush(self) -> None:
         """Run a pending call now."""
         if self._timer.isActive():

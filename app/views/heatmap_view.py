@@ -86,7 +86,7 @@ class HeatmapView(QWidget):
         self.colormap = colormap_combo("inferno", self)
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(55)
+        self.opacity.setValue(round(state.heatmap_opacity * 100))
         self.opacity.setToolTip("Opacity of the heatmap over the input")
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.main = _Overlay(self.graphics.addViewBox(lockAspect=True, invertY=True,
@@ -106,16 +106,25 @@ class HeatmapView(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.graphics, 3)
         layout.addWidget(self.strip)
-        self._throttle = Throttle(self._apply_opacity, 30, self)
+        self._throttle = Throttle(self._store_opacity, 30, self)
         self.opacity.valueChanged.connect(lambda _v: self._throttle())
         self.colormap.currentTextChanged.connect(lambda _t: self.redraw())
         state.attributionsChanged.connect(self._results_changed)
+        state.opacityChanged.connect(self._apply_opacity)
+
+    def _store_opacity(self) -> None:
+        self.state.set_opacity(heatmap=self.opacity.value() / 100.0)
 
     def _apply_opacity(self) -> None:
-        value = self.opacity.value() / 100.0
-        self.main.heat.setOpacity(value)
-        for small in self._small:
-            small.heat.setOpacity(value)
+        """Re-blend the shown heatmaps at the state's opacity (and show it on the slider)."""
+        value = self.state.heatmap_opacity
+        if self.opacity.value() != round(value * 100) and not self._throttle.pending:
+            self.opacity.blockSignals(True)
+            self.opacity.setValue(round(value * 100))
+            self.opacity.blockSignals(False)
+        has_input = self.state.prepared is not None and self.state.prepared.display is not None
+        for overlay in (self.main, *self._small):
+            overlay.heat.setOpacity(value if has_input else 1.0)
 
     def show_result(self, result: AttributionResult, preview: bool = False) -> None:
         """Show one result large (a preview is labelled as such)."""
@@ -123,7 +132,7 @@ class HeatmapView(QWidget):
         prepared = self.state.prepared
         display = prepared.display if prepared is not None else None
         self.main.show(display, result.heatmap, self.colormap.currentText(),
-                       self.opacity.value() / 100.0)
+                       self.state.heatmap_opacity)
         prefix = "Preview (Eigen-CAM) while the method runs: " if preview else ""
         notes = f"  —  {'; '.join(result.notes)}" if result.notes else ""
         self.title.setText(prefix + result_title(result) + notes)
@@ -149,7 +158,7 @@ class HeatmapView(QWidget):
         for i, small in enumerate(self._small):
             if i < len(results):
                 small.show(display, results[i].heatmap, self.colormap.currentText(),
-                           self.opacity.value() / 100.0)
+                           self.state.heatmap_opacity)
                 small.view.setToolTip(plain_tooltip(result_title(results[i])))
             else:
                 small.clear()

@@ -29,6 +29,7 @@ class ModelCard(QTextBrowser):
         self.setOpenExternalLinks(False)
         state.modelChanged.connect(self.refresh)
         state.mapsChanged.connect(self.refresh)
+        state.labelsChanged.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:

@@ -1,4 +1,12 @@
-"""Editors for attribution method parameters, built from the registry's parameter specs."""
+"""The parameter form of an attribution method, generated from its :class:`ParamSpec` tuple.
+
+Each spec becomes one labelled field: ``int`` a spin box and ``float`` a
+decimal spin box bounded by ``low``/``high``, ``choice`` a combo box of its
+``choices``, ``bool`` a check box, ``pair`` and ``text`` a line edit. The
+label and the field carry the spec's :meth:`~ParamSpec.describe` as tooltip,
+and every value is parsed and checked by the spec itself, so a refused value
+is reported with the engine's own sentence.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +16,82 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QSpinBox,
     QWidget,
 )
 
-from app.attribution_api import ParamInfo
+from app.views.common import plain_tooltip, text_label
+from engine.attribution.method_spec import ParamSpec
 from engine.errors import InputError
+
+#: Bounds of a spin box whose spec leaves a side open (QSpinBox holds 32-bit ints).
+INT_LIMIT = 2**31 - 1
+FLOAT_LIMIT = 1e9
+FLOAT_DECIMALS = 4
+
+Field = QSpinBox | QDoubleSpinBox | QComboBox | QCheckBox | QLineEdit
 
 
 def format_value(value: object) -> str:
-    """Text for a tuple/list/str parameter value."""
+    """Text of a value for a line edit: ``16, 16`` for a pair."""
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
 
 
-def parse_like(text: str, default: object, name: str) -> object:
-    """Parse ``text`` into the type of ``default`` (tuples of numbers, numbers, text)."""
-    text = text.strip()
-    if isinstance(default, tuple | list):
-        parts = [p for p in text.replace(";", ",").replace("x", ",").split(",") if p.strip()]
-        kinds = [type(v) for v in default] or [int]
-        try:
-            values = [kinds[min(i, len(kinds) - 1)](p.strip()) for i, p in enumerate(parts)]
-        except ValueError as exc:
-            raise InputError(f"Parameter '{name}' needs numbers separated by commas.") from exc
-        return tuple(values)
-    if isinstance(default, bool):
-        return text.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError as exc:
-            raise InputError(f"Parameter '{name}' needs a whole number.") from exc
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError as exc:
-            raise InputError(f"Parameter '{name}' needs a number.") from exc
-    if default is None and text == "":
-        return None
-    return text
+def _int_bound(value: float | None, fallback: int) -> int:
+    if value is None:
+        return fallback
+    return max(-INT_LIMIT, min(INT_LIMIT, int(value)))
+
+
+def make_field(spec: ParamSpec, parent: QWidget) -> Field:
+    """The editor for one spec, at its default value (not yet connected)."""
+    if spec.kind == "int":
+        spin = QSpinBox(parent)
+        spin.setRange(_int_bound(spec.low, -INT_LIMIT), _int_bound(spec.high, INT_LIMIT))
+        spin.setValue(int(spec.default))  # type: ignore[call-overload]
+        return spin
+    if spec.kind == "float":
+        low = spec.low if spec.low is not None else -FLOAT_LIMIT
+        high = spec.high if spec.high is not None else FLOAT_LIMIT
+        dspin = QDoubleSpinBox(parent)
+        dspin.setDecimals(FLOAT_DECIMALS)
+        dspin.setRange(low, high)
+        if spec.low is not None and spec.high is not None:
+            dspin.setSingleStep((high - low) / 100)
+        dspin.setValue(float(spec.default))  # type: ignore[arg-type]
+        return dspin
+    if spec.kind == "choice":
+        box = QComboBox(parent)
+        box.addItems(list(spec.choices))
+        box.setCurrentText(str(spec.default))
+        return box
+    if spec.kind == "bool":
+        check = QCheckBox(parent)
+        check.setChecked(bool(spec.default))
+        return check
+    line = QLineEdit(format_value(spec.default), parent)
+    if spec.kind == "pair":
+        line.setPlaceholderText("H, W")
+    return line
+
+
+def field_text(field: Field) -> object:
+    """What a field holds, for :meth:`ParamSpec.parse`."""
+    if isinstance(field, QComboBox):
+        return field.currentText()
+    if isinstance(field, QCheckBox):
+        return field.isChecked()
+    if isinstance(field, QSpinBox | QDoubleSpinBox):
+        return field.value()
+    return field.text()
 
 
 class ParamForm(QWidget):
-    """A form with one editor per parameter; ``changed`` fires on every edit."""
+    """One generated field per parameter of a method; ``changed`` fires on every edit."""
 
     changed = Signal()
 
@@ -61,87 +99,88 @@ class ParamForm(QWidget):
         super().__init__(parent)
         self._form = QFormLayout(self)
         self._form.setContentsMargins(0, 0, 0, 0)
-        self._editors: dict[str, tuple[ParamInfo, QWidget]] = {}
+        self._fields: dict[str, tuple[ParamSpec, Field, QLabel]] = {}
 
-    def set_params(self, params: tuple[ParamInfo, ...]) -> None:
-        """Replace the editors with those of ``params`` at their defaults."""
+    def set_specs(self, specs: tuple[ParamSpec, ...]) -> None:
+        """Replace the fields with those generated from ``specs``, at their defaults."""
         while self._form.rowCount():
             self._form.removeRow(0)
-        self._editors.clear()
-        for p in params:
-            editor = self._editor(p)
-            editor.setToolTip(p.description or p.name)
-            editor.setObjectName(f"param_{p.name}")
-            self._form.addRow(p.name.replace("_", " "), editor)
-            self._editors[p.name] = (p, editor)
+        self._fields.clear()
+        for spec in specs:
+            field = make_field(spec, self)
+            field.setObjectName(f"param_{spec.name}")
+            label = text_label(spec.label, self)
+            label.setObjectName(f"param_label_{spec.name}")
+            label.setBuddy(field)
+            tip = plain_tooltip(spec.describe())
+            label.setToolTip(tip)
+            field.setToolTip(tip)
+            self._connect(field)
+            self._form.addRow(label, field)
+            self._fields[spec.name] = (spec, field, label)
 
-    def _editor(self, p: ParamInfo) -> QWidget:
-        d = p.default
-        if p.choices:
-            box = QComboBox(self)
-            box.addItems([str(c) for c in p.choices])
-            box.setCurrentText(str(d))
-            box.currentTextChanged.connect(lambda _t: self.changed.emit())
-            return box
-        if isinstance(d, bool):
-            check = QCheckBox(self)
-            check.setChecked(d)
-            check.toggled.connect(lambda _b: self.changed.emit())
-            return check
-        if isinstance(d, int):
-            spin = QSpinBox(self)
-            spin.setRange(int(p.minimum) if p.minimum is not None else -1_000_000,
-                          int(p.maximum) if p.maximum is not None else 1_000_000)
-            spin.setValue(d)
-            spin.valueChanged.connect(lambda _v: self.changed.emit())
-            return spin
-        if isinstance(d, float):
-            dspin = QDoubleSpinBox(self)
-            dspin.setDecimals(4)
-            dspin.setRange(p.minimum if p.minimum is not None else -1e9,
-                           p.maximum if p.maximum is not None else 1e9)
-            dspin.setValue(d)
-            dspin.valueChanged.connect(lambda _v: self.changed.emit())
-            return dspin
-        line = QLineEdit(format_value(d), self)
-        line.editingFinished.connect(self.changed.emit)
-        return line
+    def _connect(self, field: Field) -> None:
+        if isinstance(field, QSpinBox | QDoubleSpinBox):
+            field.valueChanged.connect(lambda _v: self.changed.emit())
+        elif isinstance(field, QComboBox):
+            field.currentTextChanged.connect(lambda _t: self.changed.emit())
+        elif isinstance(field, QCheckBox):
+            field.toggled.connect(lambda _b: self.changed.emit())
+        else:
+            field.textChanged.connect(lambda _t: self.changed.emit())
+
+    # -- access ----------------------------------------------------------------------------------
+    def names(self) -> tuple[str, ...]:
+        """The parameter names, in the method's order."""
+        return tuple(self._fields)
+
+    def spec(self, name: str) -> ParamSpec:
+        """The spec a field was generated from (KeyError if none)."""
+        return self._fields[name][0]
+
+    def field(self, name: str) -> Field:
+        """The editor of one parameter (KeyError if none)."""
+        return self._fields[name][1]
+
+    def label(self, name: str) -> QLabel:
+        """The label of one parameter (KeyError if none)."""
+        return self._fields[name][2]
 
     def set_value(self, name: str, value: object) -> None:
-        """Set one editor's value (tests, sessions)."""
-        if name not in self._editors:
-            return
-        _, editor = self._editors[name]
-        if isinstance(editor, QComboBox):
-            editor.setCurrentText(str(value))
-        elif isinstance(editor, QCheckBox):
-            editor.setChecked(bool(value))
-        elif isinstance(editor, QSpinBox):
-            editor.setValue(int(value))  # type: ignore[call-overload]
-        elif isinstance(editor, QDoubleSpinBox):
-            editor.setValue(float(value))  # type: ignore[arg-type]
-        elif isinstance(editor, QLineEdit):
-            editor.setText(format_value(value))
-        self.changed.emit()
+        """Show ``value`` in a field (sessions, scripts, tests).
 
-    def values(self) -> tuple[tuple[str, object], ...]:
-        """Current (name, value) pairs, typed like each default.
+        Line edits take any text (a refused one is reported when the form is read);
+        other fields only a value their spec accepts.
 
         Raises
         ------
         InputError
-            A text field that does not parse.
+            No parameter ``name``, or a value a spin box, combo or check box cannot hold.
         """
-        result: list[tuple[str, object]] = []
-        for name, (p, editor) in self._editors.items():
-            if isinstance(editor, QComboBox):
-                text = editor.currentText()
-                value: object = next((c for c in p.choices if str(c) == text), text)
-            elif isinstance(editor, QCheckBox):
-                value = editor.isChecked()
-            elif isinstance(editor, QSpinBox | QDoubleSpinBox):
-                value = editor.value()
-            else:
-                value = parse_like(editor.text(), p.default, name)  # type: ignore[attr-defined]
-            result.append((name, value))
-        return tuple(result)
+        if name not in self._fields:
+            raise InputError(f"This method has no parameter {name}; it takes "
+                             f"{', '.join(self._fields) or 'none'}.")
+        spec, field, _ = self._fields[name]
+        if isinstance(field, QLineEdit):
+            field.setText(format_value(value))
+            return
+        parsed = spec.parse(value)
+        if isinstance(field, QComboBox):
+            field.setCurrentText(str(parsed))
+        elif isinstance(field, QCheckBox):
+            field.setChecked(bool(parsed))
+        elif isinstance(field, QSpinBox):
+            field.setValue(int(parsed))  # type: ignore[call-overload]
+        else:
+            field.setValue(float(parsed))  # type: ignore[arg-type]
+
+    def values(self) -> tuple[tuple[str, object], ...]:
+        """(name, value) pairs, each parsed and checked by its spec.
+
+        Raises
+        ------
+        InputError
+            The engine's sentence about the first refused value.
+        """
+        return tuple((name, spec.parse(field_text(field)))
+                     for name, (spec, field, _) in self._fields.items())

@@ -270,4 +270,5 @@ METHOD = Method(
     name="ablation-cam", title="Ablation-CAM",
     description="Zeroes each channel of a layer and weights it by the relative score drop; one "
     "pass of the graph after the layer per channel.",
-    params_type=AblationCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True)
+    params_type=AblationCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True,
+    estimate_is_exact=False)

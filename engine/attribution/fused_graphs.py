@@ -91,7 +91,7 @@ def _to_input_type(builder: NodeBuilder, x: str, main_input: str, elem: int) -> 
         builder.op("Identity", [x], output=main_input)
 
 
-def _finish(model: ModelProto, builder: NodeBuilder, main_input: str, produced: str,
+def finish_graph(model: ModelProto, builder: NodeBuilder, main_input: str, produced: str,
             inputs: list[onnx.ValueInfoProto], output: str, output_type: int,
             score_nodes: ScoreBuilder) -> ModelProto:
     _to_input_type(builder, produced, main_input, _input_elem_type(model, main_input))
@@ -105,7 +105,7 @@ def _finish(model: ModelProto, builder: NodeBuilder, main_input: str, produced: 
     return _compose(model, main_input, builder, prefix_end, inputs, outputs)
 
 
-def _start(model: ModelProto, names: list[str]) -> NodeBuilder:
+def start_graph(model: ModelProto, names: list[str]) -> NodeBuilder:
     reason = fusable(model)
     if reason:
         raise RewriteError("A fused perturbation graph cannot be built for this model.", reason)
@@ -115,7 +115,7 @@ def _start(model: ModelProto, names: list[str]) -> NodeBuilder:
     return builder
 
 
-def _float_input(name: str, shape: list[int | str]) -> onnx.ValueInfoProto:
+def float_input(name: str, shape: list[int | str]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
@@ -141,7 +141,7 @@ def score_cam_graph(model: ModelProto, main_input: str, geometry: ImageGeometry,
     ModelProto
         Outputs ``fs_score`` [B].
     """
-    builder = _start(model, [SLICES, IMAGE, BASELINE])
+    builder = start_graph(model, [SLICES, IMAGE, BASELINE])
     h, w = layer_hw
     if upsample == "resize":
         maps = builder.reshape(SLICES, [-1, 1, h, w])
@@ -166,10 +166,10 @@ def score_cam_graph(model: ModelProto, main_input: str, geometry: ImageGeometry,
         alpha = builder.const(affine[0].reshape(geometry.channel_shape()).astype(np.float32))
         beta = builder.const(affine[1].reshape(geometry.channel_shape()).astype(np.float32))
         x = builder.op("Add", [builder.op("Mul", [x, alpha]), beta])
-    inputs = [_float_input(SLICES, ["batch", h, w]),
-              _float_input(IMAGE, geometry.image_shape()),
-              _float_input(BASELINE, geometry.image_shape())]
-    return _finish(model, builder, main_input, x, inputs, output, output_type, score_nodes)
+    inputs = [float_input(SLICES, ["batch", h, w]),
+              float_input(IMAGE, geometry.image_shape()),
+              float_input(BASELINE, geometry.image_shape())]
+    return finish_graph(model, builder, main_input, x, inputs, output, output_type, score_nodes)
 
 
 def occlusion_graph(model: ModelProto, main_input: str, geometry: ImageGeometry,
@@ -185,7 +185,7 @@ def occlusion_graph(model: ModelProto, main_input: str, geometry: ImageGeometry,
     ModelProto
         Outputs ``fs_score`` [B].
     """
-    builder = _start(model, [BOXES, IMAGE, BASELINE])
+    builder = start_graph(model, [BOXES, IMAGE, BASELINE])
     nchw = geometry.layout == "NCHW"
     rows_shape = [1, 1, geometry.height, 1] if nchw else [1, geometry.height, 1, 1]
     cols_shape = [1, 1, 1, geometry.width] if nchw else [1, 1, geometry.width, 1]
@@ -208,9 +208,9 @@ def occlusion_graph(model: ModelProto, main_input: str, geometry: ImageGeometry,
     x = builder.op("Add", [builder.op("Mul", [IMAGE, keep]),
                            builder.op("Mul", [BASELINE, window])])
     inputs = [helper.make_tensor_value_info(BOXES, TensorProto.INT64, ["batch", 4]),
-              _float_input(IMAGE, geometry.image_shape()),
-              _float_input(BASELINE, geometry.image_shape())]
-    return _finish(model, builder, main_input, x, inputs, output, output_type, score_nodes)
+              float_input(IMAGE, geometry.image_shape()),
+              float_input(BASELINE, geometry.image_shape())]
+    return finish_graph(model, builder, main_input, x, inputs, output, output_type, score_nodes)
 
 
 def rise_graph(model: ModelProto, main_input: str, geometry: ImageGeometry, grid: int,
@@ -227,16 +227,16 @@ def rise_graph(model: ModelProto, main_input: str, geometry: ImageGeometry, grid
         Outputs ``fs_score`` [B] and, when the score nodes give them,
         ``fs_classes`` [B, classes].
     """
-    builder = _start(model, [GRIDS, ROWS, COLS, IMAGE])
+    builder = start_graph(model, [GRIDS, ROWS, COLS, IMAGE])
     mask = builder.op("MatMul", [builder.op("MatMul", [ROWS, GRIDS]), COLS])
     mask = builder.reshape(mask, geometry.mask_shape())
     x = builder.op("Mul", [IMAGE, mask])
     h, w = geometry.height, geometry.width
-    inputs = [_float_input(GRIDS, ["batch", grid, grid]),
-              _float_input(ROWS, ["batch", h, grid]),
-              _float_input(COLS, ["batch", grid, w]),
-              _float_input(IMAGE, geometry.image_shape())]
-    return _finish(model, builder, main_input, x, inputs, output, output_type, score_nodes)
+    inputs = [float_input(GRIDS, ["batch", grid, grid]),
+              float_input(ROWS, ["batch", h, grid]),
+              float_input(COLS, ["batch", grid, w]),
+              float_input(IMAGE, geometry.image_shape())]
+    return finish_graph(model, builder, main_input, x, inputs, output, output_type, score_nodes)
 
 
 def ablation_graph(suffix: ModelProto, cut: str, channels: int, zero: float, elem_type: int,
@@ -255,7 +255,7 @@ def ablation_graph(suffix: ModelProto, cut: str, channels: int, zero: float, ele
     ModelProto
         Outputs ``fs_score`` [B]; the suffix's other inputs stay inputs.
     """
-    builder = _start(suffix, [ACTS, CHANNELS])
+    builder = start_graph(suffix, [ACTS, CHANNELS])
     column = builder.reshape(CHANNELS, [-1, 1])
     index = builder.const(np.arange(channels, dtype=np.int64).reshape(1, channels), "channels")
     hit = builder.reshape(builder.op("Equal", [column, index]), [-1, channels, 1, 1])

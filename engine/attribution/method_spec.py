@@ -247,6 +247,8 @@ class Method[P]:
         Whether it explains through a layer's activations (CAM methods).
     score_mode
         What an ``auto`` class score means for it (probability unless it says otherwise).
+    estimate_is_exact
+        False where the estimate needs the layer's activations to be exact.
     """
 
     name: str
@@ -257,6 +259,8 @@ class Method[P]:
     estimate_passes: Callable[[PassQuery, P], int]
     needs_layer: bool = False
     score_mode: Callable[[P], ScoreMode] = lambda params: "probability"
+    #: The estimate is exact without the layer's activations (it counts no skipped channels).
+    estimate_is_exact: bool = True
 
     @property
     def params(self) -> tuple[ParamSpec, ...]:

@@ -25,7 +25,7 @@ from engine.attribution.activations import (
     layer_activations,
     reference_session,
 )
-from engine.attribution.context import prepare_context
+from engine.attribution.context import Context, prepare_context
 from engine.attribution.geometry import prepared_geometry
 from engine.attribution.method_spec import Method, PassQuery
 from engine.attribution.types import AttributionRequest, AttributionResult
@@ -166,7 +166,7 @@ def plan_attribution(model: LoadedModel, prepared: PreparedInput, request: Attri
     passes = spec.estimate_passes(PassQuery(geometry.size, layer, acts), params)
     return AttributionPlan(method=spec.name, layer=layer, size=geometry.size,
                            layout=geometry.layout, passes=int(passes),
-                           exact=layer is None or acts is not None)
+                           exact=spec.estimate_is_exact or acts is not None)
 
 
 def run_attribution(model: LoadedModel, prepared: PreparedInput, request: AttributionRequest,
@@ -206,6 +206,18 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         Typed errors; :class:`engine.errors.Cancelled` when cancelled (the
         cached sessions stay usable).
     """
+    result, _ = attribute_in_context(model, prepared, request, preference, progress, cancel,
+                                     cache)
+    return result
+
+
+def attribute_in_context(model: LoadedModel, prepared: PreparedInput,
+                         request: AttributionRequest, preference: ProviderPreference = "auto",
+                         progress: ProgressCallback = no_progress,
+                         cancel: CancelToken | None = None, cache: SessionCache = SESSIONS
+                         ) -> tuple[AttributionResult, Context]:
+    """:func:`run_attribution`, also returning the context it ran in (for metrics that
+    perturb the same input with the same sessions, without another reference run)."""
     spec = method(request.method)
     params = spec.resolve(request.params)
     token = ensure_token(cancel)
@@ -227,4 +239,4 @@ def run_attribution(model: LoadedModel, prepared: PreparedInput, request: Attrib
         request_id=request.request_id, class_maps=out.class_maps,
         class_indices=out.class_indices, path=out.path, stats=tuple(out.stats.items()),
         exact_fp32=request.exact_fp32, perturbation_passes=out.forward_passes,
-        session_runs=meter.session_runs)
+        session_runs=meter.session_runs), ctx

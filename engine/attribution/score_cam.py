@@ -204,4 +204,5 @@ METHOD = Method(
     description="Weights each channel of a layer by the score of the input masked with it; "
     "one forward pass per non-constant channel.",
     params_type=ScoreCamParams, run=run, estimate_passes=estimate_passes, needs_layer=True,
-    score_mode=score_mode)
+    score_mode=score_mode,
+    estimate_is_exact=False)

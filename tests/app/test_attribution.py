@@ -11,10 +11,8 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QTimer
 
-from app import attribution_api
+from engine.attribution import registry
 
-pytestmark = pytest.mark.skipif(not attribution_api.AVAILABLE,
-                                reason=attribution_api.UNAVAILABLE_REASON or "no attribution")
 RUN_TIMEOUT_MS = 120_000
 
 
@@ -38,19 +36,26 @@ def choose(win, method: str, **params: object) -> None:
 
 
 def test_methods_tooltips_and_cost_estimate(demo_window, qtbot) -> None:
-    panel = demo_window.attribution
+    w = demo_window
+    panel = w.attribution
     names = [panel.method.itemData(i) for i in range(panel.method.count())]
-    assert {"occlusion", "score-cam", "eigen-cam"} <= set(names)
-    choose(demo_window, "occlusion", window=(32, 32), stride=(32, 32))
+    assert names == list(registry.METHODS)  # the engine's one registry, in its order
+    choose(w, "occlusion", window=(32, 32), stride=(32, 32))
     panel.update_cost()
-    assert panel.cost.text() == "Cost: about 49 forward passes"
+    assert panel.cost.text() == "Cost: 50 forward passes (1 reference + 49 perturbed)"
+    assert "224×224 NCHW input" in panel.cost.toolTip()  # the engine's geometry
     assert not panel.layer.isEnabled()
     assert "forward pass" in panel.method.toolTip()
-    choose(demo_window, "score-cam", channels=24)
+    choose(w, "score-cam", channels=24)
     panel.update_cost()
+    # the engine's default layer, and its bound at once; the exact count off the GUI thread
     assert panel.layer.isEnabled() and panel.layer.currentText() == "/_conv_head/Conv"
-    assert panel.cost.text() == "Cost: about 24 forward passes"
-    choose(demo_window, "occlusion")
+    assert panel.cost.text() == "Cost: at most 25 forward passes (1 reference + 24 perturbed)"
+    qtbot.waitUntil(lambda: not panel.cost.text().startswith("Cost: at most"), timeout=30_000)
+    assert panel.cost.text() == "Cost: 25 forward passes (1 reference + 24 perturbed)"
+    assert "/_conv_head/Conv" in panel.cost.toolTip()
+    assert not w.busy_bar.isVisible()  # estimating is not a job the user waits for
+    choose(w, "occlusion")
     panel.params.set_value("window", "0, 3")
     panel.update_cost()
     assert "window" in panel.cost.text()  # the engine's own sentence about the bad value
@@ -94,7 +99,8 @@ def test_score_cam_completes_with_preview_on_the_cat(demo_window, qtbot, tmp_pat
     assert result.method == "score-cam" and result.layer == "/_conv_head/Conv"
     assert result.heatmap.shape == (224, 224) and np.isfinite(result.heatmap).all()
     assert result.target_index == w.state.predictions[0].index
-    assert result.forward_passes == 32
+    assert result.perturbation_passes == 32
+    assert result.forward_passes > 32  # the reference run (and batch checks) besides
     assert [p.method for p in previews] == ["eigen-cam"]  # instant preview came first
     assert w.attribution.view.shown is result
     assert "score-cam" in w.attribution.view.title.text()

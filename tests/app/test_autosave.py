@@ -75,6 +75,30 @@ def test_session_is_autosaved_after_changes_and_removed_on_close(make_window, qt
     assert list(autosave_folder().iterdir()) == []  # a normal exit leaves nothing
 
 
+def test_autosave_follows_the_state_and_the_widgets_follow_it(demo_window, qtbot) -> None:
+    from app.state import AttributionChoice
+
+    w = demo_window
+    qtbot.waitUntil(lambda: w.autosaver.path.exists() and not w.autosaver.pending, timeout=5000)
+    saves = w.autosaver.saves
+    w.attribution.view.opacity.setValue(20)  # the heatmap's slider writes the state
+    qtbot.waitUntil(lambda: w.state.heatmap_opacity == 0.2, timeout=2000)
+    assert w.autosaver.pending
+    # changes made to the state alone reach the widgets and the autosave
+    w.state.set_opacity(channel=0.8)
+    assert w.channel.opacity.value() == 80
+    w.state.set_attribution_choice(AttributionChoice("rise", None, (("masks", 200),)))
+    panel = w.attribution
+    assert panel.method.currentData() == "rise"
+    assert panel.params.field("masks").value() == 200
+    assert dict(w.state.attribution_choice.params)["grid"] == 7  # the form's full choice
+    qtbot.waitUntil(lambda: w.autosaver.saves == saves + 1, timeout=3000)
+    data = json.loads(w.autosaver.path.read_text())
+    assert data["display"]["heatmap_opacity"] == 0.2 and data["display"]["opacity"] == 0.8
+    assert data["attribution"]["method"] == "rise"
+    assert data["attribution"]["params"]["masks"] == 200
+
+
 def test_closing_the_model_removes_the_autosave(demo_window, qtbot) -> None:
     w = demo_window
     qtbot.waitUntil(lambda: w.autosaver.path.exists(), timeout=5000)

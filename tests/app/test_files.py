@@ -1,4 +1,4 @@
-"""Every file the app writes goes through engine.outputs' atomic writers; settings are synced."""
+"""Every file the app writes goes through engine.atomic_files' atomic writers; settings sync."""
 
 from __future__ import annotations
 
@@ -65,23 +65,37 @@ def _direct_writes() -> list[str]:
 def test_the_app_writes_files_only_through_the_atomic_writers() -> None:
     assert _direct_writes() == []
     sources = "".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
-    assert "engine.outputs import" in sources
+    assert "engine.atomic_files import" in sources
 
 
 def test_failed_writes_leave_nothing_behind(demo_window, tmp_path) -> None:
     w = demo_window
+    writes = (lambda p: export.export_view_png(w, p),
+              lambda p: export.export_channel_npy(w.state, p, True),
+              lambda p: export.export_stats_csv(w.state, p),
+              lambda p: export.save_session(w.state, p))
+    # 1. Nothing can be created: the target's parent is a file.
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    target = blocker / "out"  # its parent is a file: every write fails
-    for write in (lambda p: export.export_view_png(w, p),
-                  lambda p: export.export_channel_npy(w.state, p, True),
-                  lambda p: export.export_stats_csv(w.state, p),
-                  lambda p: export.save_session(w.state, p)):
+    target = blocker / "out"
+    for write in writes:
         with pytest.raises(OutputError, match="Could not write 'out'"):
             write(target)
     assert not w.actions_.save_session(target)
     assert "Could not write 'out'" in w.infobar.label.text()
     assert blocker.read_text() == "x"
+    # 2. The write fails after its temporary file was written: the target is a folder, so
+    # the final rename fails. The temporary file must be gone, the folder untouched.
+    late = tmp_path / "late"
+    (late / "out").mkdir(parents=True)
+    (late / "out" / "keep.txt").write_text("k")
+    for write in writes:
+        with pytest.raises(OutputError, match="Could not write 'out'"):
+            write(late / "out")
+    assert not w.actions_.save_session(late / "out")
+    assert sorted(p.relative_to(late).as_posix() for p in late.rglob("*")) == [
+        "out", "out/keep.txt"]
+    assert (late / "out" / "keep.txt").read_text() == "k"
     assert [p for p in tmp_path.rglob("*") if p.suffix in (".tmp", ".partial")] == []
 
 

@@ -112,6 +112,50 @@ def test_other_image_and_drag_and_drop(demo_window, qtbot) -> None:
     assert w.state.predictions[0].label  # coffee mug or espresso; just labelled
 
 
+def test_a_gif_input_opens_in_the_window(demo_window, qtbot, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.paths import kind_of
+    from engine.preprocess import INPUT_SUFFIXES
+
+    w = demo_window
+    gif = tmp_path / "chelsea.gif"
+    with Image.open(DEMO_IMAGE) as image:
+        image.convert("RGB").save(gif)
+    filters: list[str] = []
+
+    def answer(_parent, _caption, _folder, filter_text):
+        filters.append(filter_text)
+        return str(gif), filter_text
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", answer)
+    with qtbot.waitSignal(w.controller.mapsReady, timeout=LOAD_TIMEOUT_MS):
+        w.actions_.open_image.trigger()  # File > Open input...
+    assert "*.gif" in filters[0].split(";;")[0]
+    assert w.state.image_path == gif
+    assert w.state.prepared is not None and w.state.prepared.display is not None
+    assert w.state.predictions and w.input_panel.topk.rowCount() == 5
+    assert "chelsea.gif" in w.input_panel.source.text() and "chelsea.gif" in w.windowTitle()
+    assert not [n for n in w.notifier.history if n.level != "info"]
+    # every input the engine reads is one the window opens (one list, the engine's)
+    assert ".gif" in INPUT_SUFFIXES
+    assert all(kind_of(f"input{suffix.upper()}") == "image" for suffix in INPUT_SUFFIXES)
+
+
+def test_a_labels_file_renames_the_predictions(demo_window, qtbot, tmp_path) -> None:
+    w = demo_window
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"thing {i}" for i in range(1000)))
+    with qtbot.waitSignal(w.state.labelsChanged, timeout=1000):
+        w.controller.set_labels(labels)
+    top = w.state.predictions[0]
+    assert w.state.labels_source == str(labels) and top.label == f"thing {top.index}"
+    assert w.input_panel.topk.item(0, 1).text() == f"thing {top.index}"
+    assert w.attribution.target.class_box.itemText(3) == "3: thing 3"
+    assert str(labels) in w.model_card.toPlainText()
+
+
 def test_corrupt_model_shows_message_and_app_stays_usable(make_window, qtbot, tmp_path) -> None:
     w = make_window()
     bad = tmp_path / "vendor.onnx"
@@ -151,6 +195,10 @@ def test_exports_and_session_roundtrip(demo_window, make_window, qtbot, tmp_path
     w.attribution.select_method("score-cam")
     w.attribution.params.set_value("channels", 12)
     w.attribution.layer.setCurrentText("/_blocks.15/_project_conv/Conv")
+    w.attribution.view.opacity.setValue(30)
+    w.channel.opacity.setValue(70)
+    qtbot.waitUntil(lambda: (w.state.heatmap_opacity, w.state.opacity) == (0.3, 0.7),
+                    timeout=2000)
     png = tmp_path / "view.png"
     export.export_view_png(w, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -158,7 +206,23 @@ def test_exports_and_session_roundtrip(demo_window, make_window, qtbot, tmp_path
     channel = np.load(tmp_path / "ch.npy")
     assert channel.shape == (56, 56) and channel.dtype == np.float32
     export.export_channel_npy(w.state, tmp_path / "layer.npy", whole_layer=True)
-    assert np.load(tmp_path / "layer.npy").shape == (144, 56, 56)
+    layer = np.load(tmp_path / "layer.npy")
+    assert layer.shape == (144, 56, 56) and layer.dtype == np.float32
+    # The files hold the values shown: the engine's map of that layer, channel 7 ...
+    shown = w.state.maps.layer("/_blocks.2/_expand_conv/Conv").data
+    np.testing.assert_array_equal(layer, shown)
+    np.testing.assert_array_equal(channel, shown[7])
+    assert not np.array_equal(channel, shown[6]) and not np.array_equal(channel, shown[8])
+    # ... and the same values as a fresh extraction of only that layer for this model,
+    # image and preprocessing (another exposed set may fuse differently: float32 rounding).
+    from engine.featuremaps import extract_feature_maps
+    from engine.model_io import load_model
+    from engine.preprocess import prepare_input
+
+    model = load_model(DEMO_MODEL)
+    fresh = extract_feature_maps(model, prepare_input(model.info, DEMO_IMAGE, w.state.spec),
+                                 ["/_blocks.2/_expand_conv/Conv"], "cpu").layers[0].data
+    np.testing.assert_allclose(channel, fresh[7], rtol=1e-5, atol=1e-5)
     export.export_stats_csv(w.state, tmp_path / "stats.csv")
     lines = (tmp_path / "stats.csv").read_text().splitlines()
     assert lines[0].startswith("layer,channel,min,max")
@@ -181,6 +245,8 @@ def test_exports_and_session_roundtrip(demo_window, make_window, qtbot, tmp_path
     request = other.attribution.request()
     assert request.method == "score-cam" and request.layer == "/_blocks.15/_project_conv/Conv"
     assert dict(request.params)["channels"] == 12
+    assert (other.state.heatmap_opacity, other.state.opacity) == (0.3, 0.7)
+    assert (other.attribution.view.opacity.value(), other.channel.opacity.value()) == (30, 70)
 
 
 def test_bad_session_file_is_reported(make_window, tmp_path) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 def run_case(model_path: str, input_path: str | None, out: str) -> dict[str, str]:
     """Load, catalogue, extract and write maps; return the outcome."""
+    from engine.atomic_files import atomic_directory
     from engine.errors import EngineError
     from engine.featuremaps import extract_feature_maps
     from engine.maps_export import write_maps
     from engine.model_io import load_model
-    from engine.outputs import atomic_directory
     from engine.preprocess import prepare_input
 
     try:

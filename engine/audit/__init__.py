@@ -1,0 +1,1 @@
+"""Audits: faithfulness metrics, sanity checks, drift and reproducible reports."""
