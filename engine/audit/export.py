@@ -31,8 +31,9 @@ def write_evaluation(evaluation: Faithfulness, prepared: PreparedInput, model_sh
     manifest = write_attribution(evaluation.attribution, prepared, model_sha256, folder,
                                  colormap)
     header = ["step", "fraction", *(c.metric for c in evaluation.curves)]
-    rows = [[k, k / evaluation.steps, *(float(c.scores[k]) for c in evaluation.curves)]
-            for k in range(evaluation.steps + 1)]
+    rows: list[list[object]] = [
+        [k, k / evaluation.steps, *(float(c.scores[k]) for c in evaluation.curves)]
+        for k in range(evaluation.steps + 1)]
     write_bytes_atomic(folder / "curves.csv", csv_text(header, rows).encode())
     title = (f"{evaluation.attribution.method}: " + ", ".join(
         f"{c.metric} AUC {c.auc:.3f}" for c in evaluation.curves))
