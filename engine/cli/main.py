@@ -11,12 +11,14 @@ import logging
 import sys
 
 from engine.cli.attribute import add_attribute_command
+from engine.cli.audit import add_audit_command
 from engine.cli.compare import add_compare_command
 from engine.cli.evaluate import add_evaluate_command
 from engine.cli.inspect import add_inspect_command
 from engine.cli.maps import add_maps_command
 from engine.cli.options import EXIT_CANCELLED, EXIT_ERROR, Handler
 from engine.cli.predict import add_predict_command
+from engine.cli.scan import add_scan_command
 from engine.errors import Cancelled, EngineError
 from engine.version import __version__
 
@@ -29,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     for add_command in (add_inspect_command, add_maps_command, add_predict_command,
-                        add_attribute_command, add_evaluate_command, add_compare_command):
+                        add_attribute_command, add_evaluate_command, add_compare_command,
+                        add_audit_command, add_scan_command):
         add_command(sub)
     return parser
 

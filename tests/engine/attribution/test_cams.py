@@ -11,6 +11,7 @@ from engine.attribution.eigen_cam import projection
 from engine.attribution.types import Target
 from engine.preprocess import prepare_input
 from tests import models
+from tests.engine.attribution import _score_cam_reference as reference
 from tests.engine.attribution._helpers import (
     BLOB,
     attribute,
@@ -44,7 +45,7 @@ def test_score_cam_finds_the_channel_the_score_depends_on(tmp_path: Path, varian
     assert stats["constant_channels_skipped"] == 1.0
     assert result.layer == "conv" and result.variant == variant
     extra = 1 if variant == "pytorch-grad-cam" else 0
-    assert result.forward_passes == 3 + extra
+    assert result.perturbation_passes == 3 + extra
     assert any("constant" in note for note in result.notes)
 
 
@@ -74,7 +75,7 @@ def test_ablation_in_the_graph_matches_numpy(tmp_path: Path, builder, layer: str
     assert dict(fused.stats)["ablation_in_graph"] == 1.0
     assert dict(plain.stats)["ablation_in_graph"] == 0.0
     assert fused.path == plain.path == "suffix" and fused.batch_mode == plain.batch_mode
-    assert fused.forward_passes == plain.forward_passes > 0
+    assert fused.perturbation_passes == plain.perturbation_passes > 0
     np.testing.assert_allclose(fused.heatmap, plain.heatmap, rtol=1e-5, atol=1e-6)
     assert np.ptp(fused.heatmap) > 0
 
@@ -83,7 +84,10 @@ def test_eigen_cam_is_one_pass_and_positive_where_the_layer_is_active(tmp_path: 
     model = save_and_load(one_channel_model(), tmp_path, "one")
     prepared = npy_input(model, blob_image(), tmp_path)
     result = attribute(model, prepared, "eigen-cam", layer="conv")
-    assert result.forward_passes == 1
+    # One run of the model (with the layer exposed) and no perturbed pass, cold or warm.
+    assert (result.perturbation_passes, result.forward_passes, result.session_runs) == (0, 1, 1)
+    again = attribute(model, prepared, "eigen-cam", layer="conv")
+    assert (again.forward_passes, again.session_runs) == (1, 1)
     inside, outside = _blob_contrast(result.heatmap)
     assert inside > 0 > outside
     rng = np.random.default_rng(0)
@@ -106,28 +110,56 @@ def test_score_cam_fused_matches_numpy_with_normalisation(tmp_path: Path, chelse
     assert fused.heatmap.max() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_score_cam_paper_masks_before_normalisation(tmp_path: Path, chelsea: Path) -> None:
-    """A mask of 0 must give the model a *black* image, not a zero tensor."""
-    from engine.attribution.score_cam import normalisation
+@pytest.mark.parametrize("fused", [True, False])
+def test_score_cam_paper_masks_before_normalisation(tmp_path: Path, chelsea: Path,
+                                                    fused: bool) -> None:
+    """A mask of 0 must give the model a *black* image, not a zero tensor.
 
-    model = save_and_load(models.cnn2d(), tmp_path, "cnn2d")
+    The engine's map equals Score-CAM written out in the test (plain onnxruntime, numpy,
+    OpenCV) with each mask multiplying the 0..255 pixels before the ImageNet normalisation,
+    and differs from the same computation with the mask multiplying the normalised tensor.
+    """
+    proto = models.cnn2d()
+    model = save_and_load(proto, tmp_path, "cnn2d")
     prepared = prepare_input(model.info, chelsea)
-    assert prepared.spec is not None
-    alpha, beta = normalisation(prepared.spec, 3)
-    pixels = prepared.display.astype(np.float64) if prepared.display is not None else None
-    assert pixels is not None
-    tensor = prepared.feed_dict()["input"][0].astype(np.float64)
-    rebuilt = pixels.transpose(2, 0, 1) * alpha[:, None, None] + beta[:, None, None]
-    assert np.abs(rebuilt - tensor).max() < 0.03  # display is rounded to uint8
-    np.testing.assert_allclose(beta, -np.array([0.485, 0.456, 0.406]) / np.array(
-        [0.229, 0.224, 0.225]))
+    assert prepared.spec is not None and prepared.spec.preset == "imagenet"
+    assert (prepared.spec.mean, prepared.spec.std) == (reference.IMAGENET.mean,
+                                                       reference.IMAGENET.std)
+    x = prepared.feed_dict()["input"]
+    result = attribute(model, prepared, "score-cam", layer="conv6", variant="paper",
+                       fused=fused)
+    assert result.path == ("fused" if fused else "numpy")
+    tensor = reference.shown_tensor(proto, "conv6")  # the HardSwish after conv6
+    black = reference.score_cam(proto, tensor, x, result.target_index, norm=reference.IMAGENET)
+    grey = reference.score_cam(proto, tensor, x, result.target_index, norm=reference.IMAGENET,
+                               mask_the_tensor=True)
+    # Measured: engine vs black-masked reference 9e-8; black vs grey reading 1.3e-2.
+    assert np.abs(black - grey).max() > 5e-3  # the two readings are told apart
+    np.testing.assert_allclose(result.heatmap, black, rtol=0, atol=1e-5)
 
 
-def test_faster_score_cam_keeps_high_variance_channels(tmp_path: Path) -> None:
-    model = save_and_load(models.cnn2d(), tmp_path, "cnn2d")
+@pytest.mark.parametrize("fused", [True, False])
+def test_faster_score_cam_keeps_high_variance_channels(tmp_path: Path, fused: bool) -> None:
+    """channels=5 keeps exactly the 5 channels whose activation varies most over space."""
+    proto = models.cnn2d()
+    model = save_and_load(proto, tmp_path, "cnn2d")
     x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
     prepared = npy_input(model, x, tmp_path)
-    result = attribute(model, prepared, "score-cam", layer="conv6", channels=5)
+    result = attribute(model, prepared, "score-cam", layer="conv6", channels=5, fused=fused)
+    tensor = reference.shown_tensor(proto, "conv6")
+    acts, logits = reference.layer_activation(proto, tensor, x)
+    assert result.target_index == int(np.argmax(logits[0]))
+    variance = acts.reshape(len(acts), -1).var(axis=1)
+    order = np.argsort(-variance)
+    assert variance[order[4]] > variance[order[5]]  # "the top 5" is well defined
+    kept = np.sort(order[:5])
+    assert kept.tolist() != list(range(5))  # not simply the first channels
+    swapped = np.sort(np.r_[order[:4], order[5]])  # the 5th replaced by the 6th
+    expected = reference.score_cam(proto, tensor, x, result.target_index, channels=kept)
+    other = reference.score_cam(proto, tensor, x, result.target_index, channels=swapped)
+    # Measured: engine vs the top-5 reference 1e-7; swapping one channel moves the map 0.33.
+    assert np.abs(expected - other).max() > 0.05
+    np.testing.assert_allclose(result.heatmap, expected, rtol=0, atol=1e-5)
     stats = dict(result.stats)
     assert stats["channels_used"] == 5 and stats["channels_total"] == 24
-    assert result.forward_passes <= 5
+    assert result.perturbation_passes <= 5
