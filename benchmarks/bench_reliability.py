@@ -66,7 +66,6 @@ def attribution_soak(jobs: int) -> dict[str, object] | None:
     """RSS growth over ``jobs`` attribution jobs (Eigen-CAM and a small occlusion)."""
     from engine.attribution.registry import run_attribution
     from engine.attribution.types import AttributionRequest
-
     from engine.model_io import load_model
     from engine.preprocess import prepare_input
 
@@ -89,8 +88,8 @@ def attribution_soak(jobs: int) -> dict[str, object] | None:
 
 def cancel_latency(trials: int) -> dict[str, object]:
     """Seconds from cancel() to the Cancelled exception during a long onnxruntime pass."""
-    from engine.errors import Cancelled
     from engine.cancellation import CancelToken
+    from engine.errors import Cancelled
     from engine.model_io import load_model
     from engine.session import create_session
 

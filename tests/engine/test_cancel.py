@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cancellation import CancelToken
 from engine.errors import Cancelled
-from engine.jobs import CancelToken
 from engine.model_io import load_model
 from engine.session import create_session
 
@@ -51,8 +51,8 @@ def test_callbacks_fire_once_registered_and_can_be_removed() -> None:
 
 
 def test_watchdog_turns_overrun_into_error(demo_model: Path) -> None:
+    from engine.cancellation import watchdog
     from engine.errors import OperationTimeout
-    from engine.jobs import watchdog
 
     model = load_model(demo_model)
     session = create_session(model.proto, "cpu")

@@ -9,10 +9,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from engine.cancellation import CancelToken
 from engine.errors import Cancelled, InputError
 from engine.featuremaps import extract_feature_maps, model_layers
 from engine.graph.constants import ConstantTable
-from engine.jobs import CancelToken
 from engine.model_io import load_model
 from engine.preprocess import prepare_input
 from engine.types import PreparedInput, Progress

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.attribution.fused_graphs import ImageGeometry, score_cam_graph
 from engine.attribution.targets import append_score_nodes, resolve_target
 from engine.attribution.types import Target
-from engine.graph.fuse import ImageGeometry, score_cam_graph
 from engine.session import create_session
 from tests import models
 from tests.engine.attribution._helpers import attribute, npy_input, save_and_load

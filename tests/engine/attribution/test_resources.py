@@ -18,8 +18,8 @@ from engine.attribution import batch_size as batch_module
 from engine.attribution.registry import run_attribution
 from engine.attribution.types import AttributionRequest
 from engine.budget import BatchMemory, estimate_batch_memory, largest_batch
+from engine.cancellation import CancelToken
 from engine.errors import Cancelled, ResourceError
-from engine.jobs import CancelToken
 from engine.providers import CPU, CUDA
 from engine.session import EXACT_FP32, SessionCache, create_session
 from engine.types import Progress
@@ -210,4 +210,4 @@ def test_cancel_interrupts_the_running_batch_within_a_second(tmp_path: Path) -> 
     assert latency < 1.0
     assert all(r.done == 0 for r in seen)  # the first batch was stopped, not finished
     again = attribute(model, prepared, "occlusion", window=128, stride=128)
-    assert again.forward_passes == 1 and np.all(np.isfinite(again.heatmap))
+    assert again.perturbation_passes == 1 and np.all(np.isfinite(again.heatmap))

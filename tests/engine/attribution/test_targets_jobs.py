@@ -12,9 +12,9 @@ from onnx import TensorProto, helper
 from engine.attribution.runner import run_batches
 from engine.attribution.targets import append_score_nodes, resolve_target
 from engine.attribution.types import Target
+from engine.cancellation import CancelToken
 from engine.errors import Cancelled, InputError, ResourceError
 from engine.graph.nodes import NodeBuilder
-from engine.jobs import CancelToken
 from engine.session import create_session
 from engine.types import Progress
 from tests import models
@@ -87,7 +87,7 @@ def test_cancel_is_prompt_and_the_session_stays_usable(tmp_path: Path) -> None:
         run_attribution(model, prepared, request, "cpu", progress=progress, cancel=token)
     assert seen[-1].done == 8 and seen[-1].total == 31 * 31
     result = attribute(model, prepared, "occlusion", window=8, stride=8)
-    assert result.forward_passes == 16
+    assert result.perturbation_passes == 16
 
 
 def test_out_of_memory_halves_the_batch_and_pads_constant_shapes() -> None:
