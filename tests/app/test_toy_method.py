@@ -1,4 +1,4 @@
-"""A method declared in one module (tests/app/toy_method.py) shows up in the panel and runs.
+"""A method declared in one module (tests/toy_method.py) shows up in the panel and runs.
 
 The panel lists the engine's registry, generates the form from the method's specs and
 runs it through the one engine entry point; nothing in the app names the method.
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QSpinBox
 
 from engine.attribution import registry
 from engine.errors import InputError
-from tests.app import toy_method
+from tests import toy_method
 from tests.app.conftest import DEMO_IMAGE, DEMO_MODEL, LOAD_TIMEOUT_MS
 
 RUN_TIMEOUT_MS = 60_000

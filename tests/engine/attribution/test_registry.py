@@ -151,25 +151,25 @@ def test_eigen_cam_makes_one_run_cold_and_warm(demo_model: Path, chelsea: Path,
 def test_a_toy_method_in_one_module_appears_in_the_cli(
         monkeypatch: pytest.MonkeyPatch, demo_model: Path, chelsea: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(METHODS, "toy", toy_method.METHOD)
+    monkeypatch.setitem(METHODS, "toy-constant", toy_method.METHOD)
     parser = build_parser()
     attribute = next(a for a in parser._subparsers._group_actions  # type: ignore[union-attr]
                      if a.dest == "command").choices["attribute"]
-    help_text = attribute.format_help()
-    assert "toy" in help_text and "--level N" in help_text
-    assert "--shape {diagonal,cross}" in help_text
-    assert "[toy] value painted on the band; higher: a brighter band; range 1..9; default 3" \
-        in " ".join(help_text.split())
+    help_text = " ".join(attribute.format_help().split())
+    assert "toy-constant" in help_text and "--level N" in help_text
+    assert "--shade {warm,cold,grey}" in help_text
+    assert "[toy-constant] value of every pixel of the map; higher: a brighter map at no " \
+        "extra cost; range 1..9; default 3" in help_text
     out = tmp_path / "toy"
-    assert main(["attribute", str(demo_model), str(chelsea), "--method", "toy", "--level", "7",
-                 "--shape", "cross", "--provider", "cpu", "--out", str(out)]) == 0
-    heatmap = np.load(out / "heatmap.npy")
-    np.testing.assert_array_equal(heatmap, toy_method.toy_map(224, 224, toy_method.ToyParams(
-        level=7, shape="cross")))
+    assert main(["attribute", str(demo_model), str(chelsea), "--method", "toy-constant",
+                 "--level", "7", "--shade", "cold", "--provider", "cpu", "--out",
+                 str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out / "heatmap.npy"), np.full((224, 224), 7.0))
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["parameters"] == {"level": 7, "shape": "cross"}
-    assert main(["attribute", str(demo_model), str(chelsea), "--method", "toy", "--level", "12",
-                 "--out", str(tmp_path / "bad")]) == 1
+    assert manifest["parameters"] == {"level": 7, "shade": "cold"}
+    assert manifest["variant"] == "cold"
+    assert main(["attribute", str(demo_model), str(chelsea), "--method", "toy-constant",
+                 "--level", "12", "--out", str(tmp_path / "bad")]) == 1
     assert "Parameter level must lie in [1, 9], not '12'." in capsys.readouterr().err
 
 
