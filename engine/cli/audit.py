@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from engine.atomic_files import atomic_directory
+from engine.audit.drift import drift_against
 from engine.audit.report import AUDIT_STEPS, AuditSettings, run_audit, write_report
 from engine.cancellation import CancelToken, watchdog
 from engine.cli.options import EXIT_OK
@@ -25,6 +26,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     settings = AuditSettings(methods=methods, steps=args.steps, seed=args.seed,
                              cascade=args.cascade, sanity_images=args.sanity_images)
     drift = None
+    if args.reference_scan:
+        drift = drift_against(args.reference_scan, args.model, paths, args.provider)
     bar = TerminalProgress()
     token = CancelToken()
     try:
@@ -58,6 +61,8 @@ def add_audit_command(subparsers: Any) -> None:
     parser.add_argument("--sanity-images", type=int, default=1,
                         help="images the sanity check runs on")
     parser.add_argument("--max-images", type=int, help="audit only the first N images")
+    parser.add_argument("--reference-scan", help="a scan folder (featurescope scan) to "
+                        "measure these images' activation drift against")
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--timeout", type=float, metavar="SECONDS")
     parser.set_defaults(handler=_cmd_audit)

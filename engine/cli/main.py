@@ -13,6 +13,7 @@ import sys
 from engine.cli.attribute import add_attribute_command
 from engine.cli.audit import add_audit_command
 from engine.cli.compare import add_compare_command
+from engine.cli.drift import add_drift_command
 from engine.cli.evaluate import add_evaluate_command
 from engine.cli.inspect import add_inspect_command
 from engine.cli.maps import add_maps_command
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add_command in (add_inspect_command, add_maps_command, add_predict_command,
                         add_attribute_command, add_evaluate_command, add_compare_command,
-                        add_audit_command, add_scan_command):
+                        add_audit_command, add_drift_command, add_scan_command):
         add_command(sub)
     return parser
 
