@@ -10,26 +10,29 @@ onnxruntime are imported only when needed so that ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import locale
 import logging
 import os
-import platform
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.driver import Script
 
-CLI_COMMANDS = ("inspect", "maps", "attribute")
 LOG = logging.getLogger("featurescope")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the GUI entry point."""
+    from engine.cli import command_names
+
     parser = argparse.ArgumentParser(
         prog="featurescope",
         description="Open an ONNX CNN, browse its layers' feature maps and run attributions. "
-                    f"Headless commands: featurescope {{{','.join(CLI_COMMANDS)}}} --help.")
+                    f"Headless commands: featurescope {{{','.join(command_names())}}} --help.")
     parser.add_argument("model", nargs="?", help="an .onnx model or a .fsession file "
                         "(default: the bundled demo)")
     parser.add_argument("image", nargs="?", help="an image, .npy tensor or .wav input")
@@ -55,41 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def info_text() -> str:
-    """Versions, paths, onnxruntime providers and why CUDA is (not) used."""
-    from app.paths import DEMO_MODEL, RESOURCES
-    from engine.version import __version__
+def ensure_utf8_locale(environ: MutableMapping[str, str] | None = None,
+                       system: str = sys.platform) -> str | None:
+    """Give the process a UTF-8 locale when the session sets none (or only C/POSIX).
 
-    lines = [f"featurescope {__version__}", f"python {sys.version.split()[0]} "
-             f"({platform.platform()})", f"executable {sys.executable}",
-             f"package {Path(__file__).resolve().parent.parent}",
-             f"resources {RESOURCES} ({'present' if RESOURCES.is_dir() else 'MISSING'})",
-             f"demo model {DEMO_MODEL} ({'present' if DEMO_MODEL.is_file() else 'MISSING'})"]
-    try:
-        import onnxruntime as ort
+    Qt reads file names and text through the locale's encoding and warns (then
+    mangles non-ASCII names) under the C locale. Nothing is changed when LC_ALL,
+    LC_CTYPE or LANG names a real locale, nor on Windows (Qt uses UTF-16 there).
 
-        from engine.providers import cuda_status
-
-        lines.append(f"onnxruntime {ort.__version__} ({ort.get_device()} build)")
-        lines.append(f"available providers {', '.join(ort.get_available_providers())}")
-        status = cuda_status()
-        if status.usable:
-            lines.append(f"GPU {status.device_name or '?'}: CUDA will be tried first")
-        else:
-            lines.append(f"CUDA unused: {status.reason}"
-                         + (f" (GPU {status.device_name})" if status.device_name else ""))
-    except ImportError as exc:
-        lines.append(f"onnxruntime is not installed ({exc})")
-    for name in ("onnx", "numpy", "PySide6", "pyqtgraph"):
-        try:
-            module = __import__(name)
-            lines.append(f"{name} {getattr(module, '__version__', '?')}")
-        except ImportError:
-            lines.append(f"{name} not installed")
-    from app.settings import APPLICATION, ORGANIZATION
-
-    lines.append(f"settings organisation '{ORGANIZATION}', application '{APPLICATION}'")
-    return "\n".join(lines)
+    Returns
+    -------
+    str or None
+        The variable set (``LC_ALL=C.UTF-8``), or None when nothing was changed.
+    """
+    env = os.environ if environ is None else environ
+    if system.startswith("win"):
+        return None
+    current = next((env[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(k)), "")
+    if current and current.split(".")[0] not in ("C", "POSIX"):
+        return None  # a real locale chosen by the user, UTF-8 or not
+    if "utf" in current.lower().replace("-", ""):
+        return None  # C.UTF-8 already
+    value = "UTF-8" if system == "darwin" else "C.UTF-8"
+    name = "LC_ALL" if env.get("LC_ALL") else "LC_CTYPE"
+    env[name] = value
+    if environ is None:  # the real process: the C library's locale follows
+        with contextlib.suppress(locale.Error):
+            locale.setlocale(locale.LC_CTYPE, "")
+    return f"{name}={value}"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -165,15 +161,35 @@ def _script(args: argparse.Namespace) -> Script:
                   timeout=args.timeout)
 
 
+def run_cli(argv: list[str]) -> int:
+    """Run a headless command; after ``audit``, also render its report as PDF with Qt."""
+    from engine.cli import main as cli_main
+
+    code = cli_main(argv)
+    if code == 0 and argv[0] == "audit":
+        from engine.cli import build_parser
+
+        out = Path(build_parser().parse_args(argv).out)
+        from app.report_pdf import html_to_pdf
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        html_to_pdf(out / "report.html", out / "report.pdf")
+        sys.stdout.write(f"PDF: {out / 'report.pdf'}\n")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the engine CLI, ``--info`` or the GUI; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in CLI_COMMANDS:
-        from engine.cli import main as cli_main
+    ensure_utf8_locale()
+    from engine.cli import command_names
 
-        return cli_main(argv)
+    if argv and argv[0] in command_names():
+        return run_cli(argv)
     args = build_parser().parse_args(argv)
     if args.info:
+        from app.info import info_text
+
         sys.stdout.write(info_text() + "\n")
         return 0
     _setup_logging(args.verbose)

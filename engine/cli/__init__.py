@@ -5,6 +5,6 @@ One module per command (:mod:`~engine.cli.inspect`, :mod:`~engine.cli.maps`,
 and :func:`main`.
 """
 
-from engine.cli.main import build_parser, main
+from engine.cli.main import build_parser, command_names, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "command_names", "main"]
