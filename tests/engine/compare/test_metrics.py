@@ -165,7 +165,10 @@ def test_first_divergence_rules() -> None:
 
 def test_plan_windows_splits_within_the_budget() -> None:
     every = plan_windows([100, 100, 100], inputs=2, budget=10_000)
-    assert every.name == "batch-by-batch" and every.windows == (3,)
+    assert every.name == "batch-by-batch" and every.windows == (3,) and every.keep_sessions
+    assert not plan_windows([100, 100, 100], inputs=1, budget=10_000).keep_sessions
+    tight = plan_windows([100, 100, 100], inputs=2, budget=1000)  # fits, but not kept
+    assert tight.name == "batch-by-batch" and not tight.keep_sessions
     split = plan_windows([100, 100, 100, 50], inputs=1, budget=650)
     assert split.name == "layer-windows" and split.windows == (2, 2)
     assert split.estimated_bytes <= 650

@@ -78,6 +78,12 @@ def test_several_inputs_pool_their_errors(broken, tmp_path: Path) -> None:
     assert expand_inputs([listing]) == [CHELSEA, folder / COFFEE.name]
     both = _run(path, expand_inputs([listing]))
     assert both.sources == (str(CHELSEA), str(folder / COFFEE.name))
+    assert both.strategy.keep_sessions  # the default budget holds every session
+    released = _run(path, expand_inputs([listing]), budget=both.strategy.estimated_bytes)
+    assert released.strategy.name == "batch-by-batch" and not released.strategy.keep_sessions
+    for kept, fresh in zip(both.pairs, released.pairs, strict=True):
+        assert kept.rel_l2 == pytest.approx(fresh.rel_l2, rel=1e-9)
+        assert kept.local_rel_l2 == pytest.approx(fresh.local_rel_l2, rel=1e-9)
     cat, cup = _run(path, [CHELSEA], key="chelsea"), _run(path, [COFFEE])
     for pooled, one, other in zip(both.pairs, cat.pairs, cup.pairs, strict=True):
         low, high = sorted((one.rel_l2, other.rel_l2))  # type: ignore[type-var]
