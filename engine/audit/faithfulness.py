@@ -68,6 +68,8 @@ class Faithfulness:
     path: str
     forward_passes: int
     seconds: float
+    curve_seconds: float = 0.0
+    batch_size: int = 1
 
     def curve(self, metric: Metric) -> Curve:
         """The curve of ``metric``."""
@@ -180,10 +182,13 @@ def evaluate(model: LoadedModel, prepared: PreparedInput, request: AttributionRe
         counts = step_counts(geo.height * geo.width, count)
         use_fused = fused and ctx.can_fuse()
         curves = []
+        curve_start = time.perf_counter()
         for metric in metrics:
             scores = (_curve_fused if use_fused else _curve_numpy)(ctx, metric, ranks, counts)
             curves.append(Curve(metric, np.asarray(scores, dtype=np.float64), auc(scores)))
     return Faithfulness(attribution=result, curves=tuple(curves), steps=count,
                         score_mode=mode, path="fused" if use_fused else "numpy",
                         forward_passes=meter.forward_passes,
-                        seconds=time.perf_counter() - begin)
+                        seconds=time.perf_counter() - begin,
+                        curve_seconds=time.perf_counter() - curve_start,
+                        batch_size=ctx.batch_size)
