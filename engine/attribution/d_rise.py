@@ -18,7 +18,7 @@ import numpy as np
 from engine.attribution.context import Context
 from engine.attribution.image_tensors import expand_mask
 from engine.attribution.method_spec import Method, MethodOutput, PassQuery, param
-from engine.attribution.rise import make_masks
+from engine.attribution.rise import MaskParams, make_masks
 from engine.attribution.runner import run_batches
 from engine.cancellation import CancelToken, ProgressCallback
 from engine.errors import InputError
@@ -31,16 +31,11 @@ _CHUNK = 64
 
 
 @dataclass(frozen=True)
-class DRiseParams:
-    """D-RISE's parameters."""
+class DRiseParams(MaskParams):
+    """D-RISE's parameters: RISE's masks (a finer default grid, as in the paper's detectors)."""
 
-    masks: int = param(1000, "int", "number of random masks", low=1, high=100000,
-                       effect="more masks: a smoother map, one pass each")
     grid: int = param(16, "int", "mask grid cells per side", low=2, high=64,
                       effect="more cells: finer detail, noisier with few masks")
-    probability: float = param(0.5, "float", "probability that a grid cell is kept",
-                               low=0.01, high=1.0)
-    seed: int = param(0, "int", "random seed (the same seed draws the same masks)", low=0)
 
 
 def similarity(target_box: np.ndarray, target_classes: np.ndarray,

@@ -73,8 +73,8 @@ def _classes_to_keep(ctx: Context, limit: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RiseParams:
-    """RISE's parameters."""
+class MaskParams:
+    """The random masks' parameters, shared by RISE and D-RISE."""
 
     masks: int = param(1000, "int", "number of random masks", low=1, high=100000,
                        effect="more masks: a smoother map, one pass each")
@@ -83,6 +83,12 @@ class RiseParams:
     probability: float = param(0.5, "float", "probability that a grid cell is kept",
                                low=0.01, high=1.0)
     seed: int = param(0, "int", "random seed (the same seed draws the same masks)", low=0)
+
+
+@dataclass(frozen=True)
+class RiseParams(MaskParams):
+    """RISE's parameters: the masks, plus class maps and the fused switch."""
+
     class_maps: int = param(100, "int", "also keep maps for this many top classes from the "
                             "same passes (0: all classes)", low=0)
     fused: bool = fused_param()

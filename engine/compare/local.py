@@ -11,14 +11,14 @@ All the layers of a window share one model and one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import onnx
 from onnx import ModelProto, helper
 
 from engine.errors import RewriteError
-from engine.graph.suffix import topological_nodes
+from engine.graph.suffix import node_inputs, topological_nodes
 from engine.ops import CONV_OPS
 
 LOCAL_SUFFIX = "__fs_local"
@@ -33,25 +33,6 @@ class LocalModel:
     cut_types: tuple[tuple[str, int], ...]
     graph_inputs: tuple[str, ...]
     node_count: int
-
-
-def _refs(node: onnx.NodeProto) -> Iterator[str]:
-    """Outer-scope names a control-flow node's subgraphs read."""
-    for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
-        for sub in graphs:
-            local = {i.name for i in sub.input} | {t.name for t in sub.initializer}
-            for inner in sub.node:
-                local.update(inner.output)
-            for inner in sub.node:
-                for name in [*inner.input, *_refs(inner)]:
-                    if name and name not in local:
-                        yield name
-
-
-def node_inputs(node: onnx.NodeProto) -> list[str]:
-    """Every tensor a node reads, its subgraphs' outer references included."""
-    return [name for name in node.input if name] + list(_refs(node))
 
 
 class CutGraph:

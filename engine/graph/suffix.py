@@ -44,7 +44,8 @@ def _subgraph_refs(node: onnx.NodeProto) -> Iterator[str]:
                         yield name
 
 
-def _inputs_of(node: onnx.NodeProto) -> list[str]:
+def node_inputs(node: onnx.NodeProto) -> list[str]:
+    """Every tensor a node reads, its subgraphs' outer references included."""
     return [i for i in node.input if i] + list(_subgraph_refs(node))
 
 
@@ -72,7 +73,7 @@ def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
                 continue
             state[index] = 1
             stack.append((index, True))
-            for name in _inputs_of(graph.node[index]):
+            for name in node_inputs(graph.node[index]):
                 dep = producer.get(name)
                 if dep is not None and not state[dep]:
                     stack.append((dep, False))
@@ -110,7 +111,7 @@ def extract_suffix(model: ModelProto, cut: str, elem_types: Mapping[str, int]) -
     from_input: set[str] = set(graph_inputs)
     nodes = topological_nodes(graph)
     for node in nodes:
-        inputs = _inputs_of(node)
+        inputs = node_inputs(node)
         outs = [o for o in node.output if o]
         if cut in outs:
             from_input.update(outs)
@@ -134,13 +135,13 @@ def extract_suffix(model: ModelProto, cut: str, elem_types: Mapping[str, int]) -
         depends = any(o in from_cut for o in outs)
         if depends or not any(o in from_input for o in outs):
             keep.append(node)
-            needed.update(_inputs_of(node))
+            needed.update(node_inputs(node))
         else:
             side.update(o for o in outs if o in needed)
     keep.reverse()
     side.update(n for n in needed if n in graph_inputs)
     side.discard(cut)
-    used = {i for n in keep for i in _inputs_of(n)} | set(outputs)
+    used = {i for n in keep for i in node_inputs(n)} | set(outputs)
     side_inputs = tuple(sorted(s for s in side if s in used))
     new = ModelProto()
     new.CopyFrom(model)
