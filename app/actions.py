@@ -11,19 +11,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QWidget
 
 from app import export
 from app.controller import Controller
+from app.help import HelpWindow, about_html, reading_guide_html, shortcuts_html
+from app.info import info_text
 from app.notify import Notifier
-from app.paths import MODEL_SUFFIXES, SESSION_SUFFIX
+from app.paths import DEMO_MODEL, MODEL_SUFFIXES, SESSION_SUFFIX, inside_bundle
 from app.settings import Settings
 from app.state import AppState
 from engine.attribution.types import AttributionResult
 from engine.errors import EngineError
 from engine.preprocess import INPUT_SUFFIXES
-from engine.version import __version__
 
 
 def _patterns(suffixes: tuple[str, ...]) -> str:
@@ -58,6 +59,9 @@ class WindowOps(Protocol):
 
     def shown_heatmap(self) -> AttributionResult | None:
         """The attribution heatmap shown large, if any."""
+
+    def heatmap_look(self) -> tuple[str, float]:
+        """The colormap and opacity the heatmap is shown with."""
 
 
 class Actions:
@@ -97,29 +101,35 @@ class Actions:
                   "Use a text file with one class label per line")
         file_menu.addSeparator()
         export_menu = file_menu.addMenu("&Export")
-        self._add(export_menu, "Window as PNG…", "Ctrl+E",
-                  lambda: self._export("PNG image (*.png)", ".png",
+        self._add(export_menu, "Window as PNG…", "Ctrl+Shift+E",
+                  lambda: self._export("window", "PNG image (*.png)",
                                        lambda p: export.export_view_png(window, p)),
                   "Save a PNG of the whole window")
         self._add(export_menu, "Mosaic as PNG…", None,
-                  lambda: self._export("PNG image (*.png)", ".png",
+                  lambda: self._export("mosaic", "PNG image (*.png)",
                                        lambda p: export.export_view_png(ops.mosaic_widget(), p)),
                   "Save a PNG of the channel mosaic as shown")
         self._add(export_menu, "Channel as .npy…", None,
-                  lambda: self._export("NumPy array (*.npy)", ".npy",
+                  lambda: self._export("channel", "NumPy array (*.npy)",
                                        lambda p: export.export_channel_npy(state, p)),
-                  "Save the selected channel's raw values")
+                  "Save the selected channel's raw values (and a JSON sidecar)")
         self._add(export_menu, "Layer as .npy…", None,
-                  lambda: self._export("NumPy array (*.npy)", ".npy",
+                  lambda: self._export("layer", "NumPy array (*.npy)",
                                        lambda p: export.export_channel_npy(state, p, True)),
-                  "Save every channel of the selected layer")
+                  "Save every channel of the selected layer (and a JSON sidecar)")
         self._add(export_menu, "Heatmap as .npy…", None,
-                  lambda: self._export("NumPy array (*.npy)", ".npy",
+                  lambda: self._export("heatmap", "NumPy array (*.npy)",
                                        lambda p: export.export_heatmap_npy(ops.shown_heatmap(),
-                                                                           p)),
-                  "Save the shown attribution heatmap's raw values")
+                                                                           p, state)),
+                  "Save the shown attribution heatmap's raw values (and its manifest)")
+        self._add(export_menu, "Heatmap overlay as PNG…", None,
+                  lambda: self._export("overlay", "PNG image (*.png)",
+                                       lambda p: export.export_overlay_png(
+                                           ops.shown_heatmap(), state, p,
+                                           *ops.heatmap_look())),
+                  "Save the shown heatmap over the input, as shown, at the input's size")
         self._add(export_menu, "Statistics as CSV…", None,
-                  lambda: self._export("CSV (*.csv)", ".csv",
+                  lambda: self._export("stats", "CSV (*.csv)",
                                        lambda p: export.export_stats_csv(state, p)),
                   "Save per-channel statistics of every layer")
         file_menu.addSeparator()
@@ -142,8 +152,18 @@ class Actions:
         self.cancel = self._add(run, "&Cancel", "Escape", ops.cancel_attribution,
                                 "Cancel the running attribution")
         help_menu = bar.addMenu("&Help")
-        self._add(help_menu, "About Featurescope", None, self.about, "")
+        self._add(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts,
+                  "Every keyboard shortcut of the window")
+        self._add(help_menu, "How to read these views", None, self.show_guide,
+                  "Feature maps, receptive fields, predictions and what each attribution "
+                  "method computes and costs")
+        self._add(help_menu, "About Featurescope", None, self.about,
+                  "Version, paths and execution providers of this installation")
+        self.help_window: HelpWindow | None = None
+        for menu in (self.recent_models, self.recent_images):
+            menu.aboutToShow.connect(self.refresh_recent)
         state.modelChanged.connect(self.refresh_recent)
+        state.inputChanged.connect(self.refresh_recent)
         self.refresh_recent()
 
     def _add(self, menu: QMenu, text: str, shortcut: object, slot: Callable[[], object],
@@ -182,16 +202,19 @@ class Actions:
 
     def choose_labels(self) -> None:
         """Ask for a labels file."""
-        path, _ = QFileDialog.getOpenFileName(self.window, "Labels file", "",
+        path, _ = QFileDialog.getOpenFileName(self.window, "Labels file",
+                                              self.settings.folder("labels"),
                                               "Text (*.txt);;All (*)")
         if path:
+            self.settings.set_folder("labels", Path(path).parent)
             self.controller.set_labels(Path(path))
 
     def save_session(self, path: Path | None = None) -> bool:
         """Write a session file (asks where when ``path`` is None)."""
         if path is None:
-            name, _ = QFileDialog.getSaveFileName(self.window, "Save session",
-                                                  self.settings.folder("sessions"),
+            start = str(Path(self.settings.folder("sessions"))
+                        / export.suggest_name(self.state, "session"))
+            name, _ = QFileDialog.getSaveFileName(self.window, "Save session", start,
                                                   SESSION_FILTER)
             if not name:
                 return False
@@ -199,32 +222,44 @@ class Actions:
         try:
             export.save_session(self.state, path)
         except EngineError as exc:
-            self.notifier.error(exc, "Save session")
+            self.notifier.error(exc, f"Save session (folder {path.parent})")
             return False
         self.settings.add_recent("sessions", path)
         self.notifier.notify("info", f"Session saved to {path.name}.")
         return True
 
-    def _export(self, filter_text: str, suffix: str, write: Callable[[Path], None]) -> None:
-        name, _ = QFileDialog.getSaveFileName(self.window, "Export",
-                                              self.settings.folder("export"), filter_text)
+    def _export(self, what: str, filter_text: str, write: Callable[[Path], None]) -> None:
+        """Ask where (the last export folder, a name saying what it holds) and write."""
+        suggested = export.suggest_name(self.state, what, self.ops.shown_heatmap())
+        start = str(Path(self.settings.folder("export")) / suggested)
+        name, _ = QFileDialog.getSaveFileName(self.window, "Export", start, filter_text)
         if not name:
             return
+        suffix = Path(suggested).suffix
         path = Path(name) if Path(name).suffix else Path(name + suffix)
+        self.export_to(path, write)
+
+    def export_to(self, path: Path, write: Callable[[Path], None]) -> bool:
+        """Write an export; a failure names the folder it could not write in."""
         try:
             write(path)
         except EngineError as exc:
-            self.notifier.error(exc, "Export")
-            return
+            self.notifier.error(exc, f"Export to the folder {path.parent}")
+            return False
         self.settings.set_folder("export", path.parent)
-        self.notifier.notify("info", f"Exported {path.name}.")
+        sidecar = " and its JSON sidecar" if path.suffix == ".npy" else ""
+        self.notifier.notify("info", f"Exported {path.name}{sidecar}.")
+        return True
 
     def refresh_recent(self) -> None:
-        """Rebuild the recent-files menus."""
+        """Rebuild the recent-files menus (the bundled demo by name, never its path)."""
         for menu, kind in ((self.recent_models, "models"), (self.recent_images, "images")):
             menu.clear()
             for path in self.settings.recent(kind):
-                action = menu.addAction(str(path).replace("&", "&&"))  # not a mnemonic
+                text = f"Demo model ({path.name})" if path == DEMO_MODEL.resolve() else \
+                    f"Bundled example ({path.name})" if inside_bundle(path) else str(path)
+                action = menu.addAction(text.replace("&", "&&"))  # not a mnemonic
+                action.setToolTip("" if inside_bundle(path) else str(path))
                 action.triggered.connect(lambda _c=False, p=path: self.ops.open_paths([p]))
             menu.setEnabled(bool(menu.actions()))
 
@@ -246,8 +281,41 @@ class Actions:
         current = self.state.channel if self.state.channel is not None else -step
         self.state.select_channel(max(0, min(maps.data.shape[0] - 1, current + step)))
 
-    def about(self) -> None:
-        """A short about box."""
-        QMessageBox.about(self.window, "Featurescope",
-                          f"Featurescope {__version__}\nFeature maps and attributions of ONNX "
-                          "convolutional networks.")
+    # -- help ------------------------------------------------------------------------------------
+    def all_actions(self) -> list[QAction]:
+        """Every action of the menu bar, in menu order."""
+        found: list[QAction] = []
+
+        def walk(menu: QMenu) -> None:
+            for action in menu.actions():
+                if action.menu() is not None:
+                    walk(action.menu())  # type: ignore[arg-type]
+                elif not action.isSeparator():
+                    found.append(action)
+
+        for top in self.window.menuBar().actions():
+            if top.menu() is not None:
+                walk(top.menu())  # type: ignore[arg-type]
+        return found
+
+    def _help(self, title: str, page: str) -> HelpWindow:
+        if self.help_window is None:
+            self.help_window = HelpWindow(title, page, self.window)
+        self.help_window.setWindowTitle(title)
+        self.help_window.set_page(page)
+        self.help_window.show()
+        if QGuiApplication.platformName() != "offscreen":  # nothing to raise off screen
+            self.help_window.raise_()
+        return self.help_window
+
+    def show_shortcuts(self) -> HelpWindow:
+        """The keyboard shortcuts, generated from the menus."""
+        return self._help("Keyboard shortcuts", shortcuts_html(self.all_actions()))
+
+    def show_guide(self) -> HelpWindow:
+        """How to read the views (the methods part generated from the registry)."""
+        return self._help("How to read these views", reading_guide_html())
+
+    def about(self) -> HelpWindow:
+        """Version and installation facts (what ``--info`` prints)."""
+        return self._help("About Featurescope", about_html(info_text()))

@@ -16,27 +16,32 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.input_run import name_predictions, run_on_input
 from app.jobs import JobContext, JobFunction, JobRunner
 from app.notify import Notifier
 from app.paths import LABELS_DIR
 from app.settings import Settings
-from app.state import AppState
+from app.spec_reasons import reason_line, spec_reasons
+from app.state import AppState, InputRun
 from engine.attribution import registry
 from engine.attribution.registry import AttributionPlan
 from engine.attribution.types import AttributionRequest, AttributionResult
 from engine.errors import Cancelled, EngineError
 from engine.featuremaps import extract_feature_maps, model_layers
-from engine.input_spec import spec_from_model
+from engine.heads import Predictions
+from engine.input_proposal import SpecProposal, propose_input_spec
 from engine.model_io import LoadedModel, load_model
-from engine.predictions import LABELS_KEY, find_labels, read_labels, top_k
+from engine.predictions import LABELS_KEY, find_labels, read_labels
 from engine.preprocess import prepare_input
 from engine.providers import ProviderPreference
-from engine.types import FeatureMaps, InputSpec, LayerInfo, Prediction, PreparedInput
+from engine.types import FeatureMaps, InputSpec, LayerInfo, PreparedInput
 
 LOG = logging.getLogger("featurescope.controller")
 PREVIEW_METHOD = "eigen-cam"
 #: Jobs the user did not ask for: no busy indicator, no Stop button.
 QUIET_KINDS = frozenset({"plan"})
+#: Message topics that belong to the open model (ended when another opens or it closes).
+MODEL_TOPICS = ("model", "maps", "input", "predict", "attribution", "plan")
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,21 @@ class _Loaded:
     layers: tuple[LayerInfo, ...]
     labels: tuple[str, ...]
     labels_source: str
+    proposal: SpecProposal
     seconds: float
 
 
 @dataclass(frozen=True)
-class _MapsResult:
+class _InputResult:
+    run: InputRun
+    maps: FeatureMaps | None
+
+
+@dataclass(frozen=True)
+class _Repredicted:
     prepared: PreparedInput
-    maps: FeatureMaps
-    predictions: tuple[Prediction, ...]
-    cam_layer: str | None
+    predicted: Predictions | None
+    error: str
 
 
 @dataclass(frozen=True)
@@ -63,25 +74,6 @@ class PlanOutcome:
     request: AttributionRequest
     plan: AttributionPlan | None
     error: EngineError | None = None
-
-
-def default_cam_layer(model: LoadedModel, prepared: PreparedInput,
-                      preference: ProviderPreference) -> str | None:
-    """The engine's default CAM layer for this input (None: no layer-based method applies).
-
-    Asked from the engine's plan of the first registered layer-based method; planning
-    without running the model only resolves shapes (cached per model and input size).
-    """
-    method = next((m for m in registry.METHODS.values() if m.needs_layer), None)
-    if method is None:
-        return None
-    try:
-        plan = registry.plan_attribution(model, prepared, AttributionRequest(method=method.name),
-                                         preference, run_model=False)
-    except EngineError as exc:
-        LOG.info("no default CAM layer: %s", exc.one_line())
-        return None
-    return plan.layer.name if plan.layer is not None else None
 
 
 class Controller(QObject):
@@ -104,6 +96,8 @@ class Controller(QObject):
         self._attr_started = 0.0
         self._pending_image: Path | None = None
         self._pending_spec: InputSpec | None = None
+        #: Whether the spec in use is the one remembered for this model (not the proposal).
+        self.spec_remembered = False
         self._deferred: AttributionRequest | None = None
         runner.started.connect(self._on_started)
         runner.finished.connect(self._on_finished)
@@ -118,6 +112,8 @@ class Controller(QObject):
                    spec: InputSpec | None = None) -> int:
         """Load a model off the GUI thread; then run it on ``image`` (or the current one)."""
         p = Path(path)
+        if image:
+            self.settings.add_recent("images", Path(image))
         self._pending_image = Path(image) if image else self.state.image_path
         self._pending_spec = spec
 
@@ -129,7 +125,8 @@ class Controller(QObject):
             labels_path = find_labels(model.info.path, model.info.metadata_value(LABELS_KEY),
                                       LABELS_DIR)
             labels = read_labels(labels_path) if labels_path else ()
-            return _Loaded(model, layers, labels, str(labels_path or ""),
+            proposal = propose_input_spec(model)
+            return _Loaded(model, layers, labels, str(labels_path or ""), proposal,
                            time.perf_counter() - t0)
 
         self.runner.cancel()
@@ -137,45 +134,67 @@ class Controller(QObject):
 
     def open_image(self, path: str | Path) -> int | None:
         """Use another input file with the current model."""
-        self.state.set_input(Path(path), self.state.spec)
         self.settings.add_recent("images", Path(path))
+        self.state.set_input(Path(path), self.state.spec)
         return self.run_maps()
 
     def set_spec(self, spec: InputSpec) -> int | None:
         """Change the preprocessing, remember it for this model and re-run."""
+        self.spec_remembered = False
         self.state.set_input(self.state.image_path, spec)
         if self.state.model is not None:
             self.settings.save_spec(self.state.model.sha256, spec)
         return self.run_maps()
 
-    def set_labels(self, path: Path) -> None:
-        """Use a labels file chosen by the user."""
+    def spec_reasons(self) -> dict[str, str]:
+        """Why each part of the spec in use was chosen (the model's proposal or the user)."""
+        spec = self.state.spec
+        if spec is None:
+            return {}
+        return spec_reasons(spec, self.state.proposal, self.spec_remembered)
+
+    def set_labels(self, path: Path) -> int | None:
+        """Use a labels file chosen by the user; the predictions are named again."""
         try:
             labels = read_labels(path)
         except EngineError as exc:
             self.notifier.error(exc)
-            return
-        maps = self.state.maps
-        predictions = top_k(maps.outputs, labels) if maps is not None else \
-            self.state.predictions
-        self.state.set_labels(labels, str(path), predictions)
+            return None
+        self.state.set_labels(labels, str(path))
+        model, prepared, preference = self.state.model, self.state.prepared, self.preference
+        if model is None or prepared is None:
+            return None
+
+        def work(ctx: JobContext) -> _Repredicted:
+            return _Repredicted(prepared, *name_predictions(model, prepared, labels, preference,
+                                                            ctx.cancel))
+
+        return self._submit("predict", work, "Naming the predictions")
 
     def run_maps(self) -> int | None:
-        """Prepare the input and extract every layer's feature maps."""
+        """Prepare the input, say what the model predicts and extract every layer's maps.
+
+        One job per change of model, input or spec: the model runs once for the
+        predictions and once with its layers exposed.
+        """
         model, image, spec = self.state.model, self.state.image_path, self.state.spec
         if model is None or image is None:
             return None
         labels, preference = self.state.labels, self.preference
+        reason = reason_line(self.spec_reasons())
 
-        def work(ctx: JobContext) -> _MapsResult:
-            prepared = prepare_input(model.info, image, spec)
+        def work(ctx: JobContext) -> _InputResult:
+            prepared = replace(prepare_input(model.info, image, spec), spec_reason=reason)
             ctx.cancel.check()
-            maps = extract_feature_maps(model, prepared, None, preference,
-                                        progress=ctx.progress, cancel=ctx.cancel,
-                                        request_id=ctx.job_id)
+            run = run_on_input(model, prepared, labels, preference, ctx.cancel)
             ctx.cancel.check()
-            return _MapsResult(prepared, maps, top_k(maps.outputs, labels),
-                               default_cam_layer(model, prepared, preference))
+            maps = None
+            if any(layer.exposable for layer in run.layers):
+                maps = extract_feature_maps(model, prepared, None, preference,
+                                            progress=ctx.progress, cancel=ctx.cancel,
+                                            request_id=ctx.job_id)
+            ctx.cancel.check()
+            return _InputResult(run, maps)
 
         return self._submit("maps", work, f"Computing feature maps of {image.name}",
                             supersede_running=True)
@@ -277,6 +296,7 @@ class Controller(QObject):
         for kind in ("model", "maps"):
             self._latest[kind] = -1  # a result already on its way is not the latest
         self._pending_image, self._pending_spec = None, None
+        self.notifier.resolve(*MODEL_TOPICS)
         self.state.set_model(None, ())
         self.state.set_input(self.state.image_path, None)
 
@@ -309,11 +329,14 @@ class Controller(QObject):
             return
         if isinstance(result, _Loaded):
             self._model_loaded(result)
-        elif isinstance(result, _MapsResult):
-            self.state.set_maps(result.prepared, result.maps, result.predictions,
-                                result.cam_layer)
-            for warning in result.prepared.warnings:
-                self.notifier.notify("info", f"Input: {warning}")
+        elif isinstance(result, _Repredicted):
+            if result.prepared is self.state.prepared:
+                self.state.set_predictions(result.predicted, result.error)
+        elif isinstance(result, _InputResult):
+            self.notifier.resolve("maps", "input", "predict")
+            self.state.set_input_run(result.run, result.maps)
+            for warning in result.run.prepared.warnings:
+                self.notifier.notify("info", f"Input: {warning}", topic="input")
             self.mapsReady.emit()
             deferred, self._deferred = self._deferred, None
             if deferred is not None:
@@ -322,6 +345,7 @@ class Controller(QObject):
             if self.state.model is None:  # finished just as its model was closed
                 self.attributionStopped.emit("cancelled")
                 return
+            self.notifier.resolve("attribution")
             self.state.add_attribution(result)
             self.attributionReady.emit(result)
         elif isinstance(result, PlanOutcome):
@@ -329,18 +353,21 @@ class Controller(QObject):
 
     def _model_loaded(self, loaded: _Loaded) -> None:
         info = loaded.model.info
+        self.notifier.resolve(*MODEL_TOPICS)  # a model opened: earlier messages are history
         self.settings.add_recent("models", info.path)
-        self.state.set_model(loaded.model, loaded.layers, loaded.labels, loaded.labels_source)
+        self.state.set_model(loaded.model, loaded.layers, loaded.labels, loaded.labels_source,
+                             loaded.proposal)
         for warning in loaded.model.warnings:
-            self.notifier.notify("warning", f"Model: {warning}")
-        spec = self._pending_spec or self.settings.load_spec(info.sha256) or \
-            spec_from_model(info)
+            self.notifier.notify("warning", f"Model: {warning}", topic="model")
+        remembered = self._pending_spec or self.settings.load_spec(info.sha256)
+        self.spec_remembered = remembered is not None and remembered != loaded.proposal.spec
+        spec = remembered or loaded.proposal.spec
         image = self._pending_image
         self._pending_spec, self._pending_image = None, None
         self.state.set_input(image, spec)
         if not any(la.exposable for la in loaded.layers):
             self.notifier.notify("warning", "This model has no convolution layer that can be "
-                                 "shown.")
+                                 "shown.", topic="model")
         if image is not None:
             self.run_maps()
         else:

@@ -37,6 +37,10 @@ class Script:
     channel: int | None = None
     method: str | None = None
     params: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: The rank of the prediction the attribution explains (None: the top one).
+    target: int | None = None
+    #: The right-hand panel shown in front: ``input``, ``channel`` or ``attribution``.
+    panel: str | None = None
     screenshot: Path | None = None
     dump_state: Path | None = None
     timeout: float = 300.0
@@ -98,6 +102,12 @@ class StartupDriver(QObject):
             state.select_layer(script.layer)
         if script.channel is not None:
             state.select_channel(script.channel)
+        if script.target is not None:
+            items = state.predictions
+            if not 0 <= script.target < len(items):
+                self._fail(f"there is no prediction {script.target} ({len(items)} predicted)")
+                return
+            state.choose_target(items[script.target].target)
         if script.method:
             panel = self.w.attribution
             if not panel.select_method(script.method):
@@ -112,9 +122,19 @@ class StartupDriver(QObject):
                 return
             self.w.raise_dock(self.w.attribution_dock)
             LOG.info("running attribution %s", script.method)
+            self._show_panel()
             panel.run()
         elif script.exits:
+            self._show_panel()
             self._settle()
+        else:
+            self._show_panel()
+
+    def _show_panel(self) -> None:
+        docks = {"input": self.w.input_dock, "channel": self.w.channel_dock,
+                 "attribution": self.w.attribution_dock}
+        if self.script.panel in docks:
+            self.w.raise_dock(docks[self.script.panel])
 
     def _settle(self) -> None:
         # let layouts, auto-ranges and paint events run before grabbing

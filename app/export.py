@@ -1,12 +1,16 @@
-"""Exports (PNG of a view, .npy arrays, CSV statistics) and session files.
+"""Exports (PNG of a view or an overlay, .npy arrays, CSV statistics) and session files.
 
-Every file is written atomically through :mod:`engine.atomic_files`.
+Every file is written atomically through :mod:`engine.atomic_files`. Every ``.npy``
+gets a JSON sidecar beside it (``name.json``) saying what it holds: the model's
+sha256, the layer and channel or the attribution method, target and parameters,
+the input and its spec. File names are suggested from the same facts.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,12 @@ from app.state import AppState
 from engine.atomic_files import (
     csv_text,
     npy_bytes,
+    png_bytes,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
+from engine.attribution.export import manifest, overlay
 from engine.attribution.types import AttributionResult
 from engine.errors import InputError, OutputError
 from engine.maps_export import STATS_HEADER
@@ -50,23 +56,99 @@ def export_view_png(widget: QWidget, path: Path) -> None:
     write_bytes_atomic(path, widget_png(widget))
 
 
+def safe_part(text: str, limit: int = 48) -> str:
+    """A piece of a file name: ``_blocks.15_project_conv`` from ``/_blocks.15/_project_conv``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")
+    return cleaned[:limit] or "x"
+
+
+def suggest_name(state: AppState, what: str, result: AttributionResult | None = None) -> str:
+    """A file name saying what an export holds (model, layer, channel or method).
+
+    ``what``: ``window``, ``mosaic``, ``channel``, ``layer``, ``heatmap``, ``overlay``,
+    ``stats`` or ``session``.
+    """
+    parts = [Path(state.model.info.path).stem if state.model is not None else "featurescope"]
+    layer = state.layer_name.strip("/").removesuffix("/Conv") if state.layer_name else ""
+    if what in ("heatmap", "overlay") and result is not None:
+        parts.append(result.method)
+        if result.layer:
+            parts.append(result.layer.strip("/").removesuffix("/Conv"))
+    elif what in ("mosaic", "channel", "layer") and layer:
+        parts.append(layer)
+        if what == "channel" and state.channel is not None:
+            parts.append(f"ch{state.channel}")
+    elif state.image_path is not None:
+        parts.append(state.image_path.stem)
+    suffix = {"window": "png", "mosaic": "png", "overlay": "png", "stats": "csv",
+              "session": "fsession"}.get(what, "npy")
+    tail = {"mosaic": "_mosaic", "overlay": "_overlay", "stats": "_stats"}.get(what, "")
+    return "_".join(safe_part(p) for p in parts) + f"{tail}.{suffix}"
+
+
+def sidecar_path(path: Path) -> Path:
+    """The JSON sidecar of an exported array: ``heat.npy`` -> ``heat.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def input_facts(state: AppState) -> dict[str, Any]:
+    """The model and input an export comes from."""
+    prepared = state.prepared
+    return {
+        "model": str(state.model.info.path) if state.model is not None else None,
+        "model_sha256": state.model.sha256 if state.model is not None else None,
+        "input": {"source": prepared.source if prepared is not None else
+                  (str(state.image_path) if state.image_path else None),
+                  **(prepared.input_summary() if prepared is not None else {}),
+                  "spec": asdict(state.spec) if state.spec is not None else None},
+    }
+
+
 def export_channel_npy(state: AppState, path: Path, whole_layer: bool = False) -> None:
-    """Save the selected channel (or the whole layer) as float32 ``.npy``."""
+    """Save the selected channel (or the whole layer) as float32 ``.npy``, with a sidecar."""
     maps = state.current_maps()
     if maps is None:
         raise OutputError("There are no feature maps to export yet.")
-    if whole_layer or state.channel is None:
-        array = maps.data
-    else:
-        array = as_images(maps.data)[state.channel]
+    whole = whole_layer or state.channel is None
+    array = maps.data if whole else as_images(maps.data)[state.channel]
     write_bytes_atomic(path, npy_bytes(array))
+    write_json_atomic(sidecar_path(path), {
+        "featurescope": "layer" if whole else "channel", "file": Path(path).name,
+        **input_facts(state), "layer": maps.layer.name, "tensor": maps.layer.tensor,
+        "channel": None if whole else state.channel, "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "values": "activations in real units (after the activation that follows the conv)"
+        if maps.layer.activation_op else "activations in real units"})
 
 
-def export_heatmap_npy(result: AttributionResult | None, path: Path) -> None:
-    """Save an attribution heatmap (raw values) as ``.npy``."""
+def export_heatmap_npy(result: AttributionResult | None, path: Path,
+                       state: AppState | None = None) -> None:
+    """Save an attribution heatmap (raw values) as ``.npy``, with the engine's manifest
+    (method, target, parameters, passes, batching, input, spec) as its sidecar."""
     if result is None:
         raise OutputError("There is no attribution heatmap to export yet.")
     write_bytes_atomic(path, npy_bytes(result.heatmap))
+    prepared = state.prepared if state is not None else None
+    if prepared is not None and state is not None and state.model is not None:
+        data = manifest(result, prepared, state.model.sha256)
+        data.update(input_facts(state))
+    else:
+        data = {"method": result.method, "layer": result.layer,
+                "parameters": {k: (list(v) if isinstance(v, tuple) else v)
+                               for k, v in result.params}}
+    data["heatmap"] = {**data.get("heatmap", {}), "file": Path(path).name,
+                       "shape": list(result.heatmap.shape), "dtype": str(result.heatmap.dtype)}
+    data["featurescope"] = "attribution"
+    write_json_atomic(sidecar_path(path), data)
+
+
+def export_overlay_png(result: AttributionResult | None, state: AppState, path: Path,
+                       colormap: str, opacity: float) -> None:
+    """Save the heatmap over the input as shown (colormap, opacity) as a PNG at input size."""
+    if result is None:
+        raise OutputError("There is no attribution heatmap to export yet.")
+    display = state.prepared.display if state.prepared is not None else None
+    write_bytes_atomic(path, png_bytes(overlay(result.heatmap, display, colormap, opacity)))
 
 
 def stats_rows(state: AppState, all_layers: bool = True) -> list[list[object]]:

@@ -229,7 +229,7 @@ class JobRunner(QObject):
             return lambda: self.cancelled.emit(job.job_id, job.kind)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none is lost
             if self._notifier is not None:
-                self._notifier.error(exc, job.label)
+                self._notifier.error(exc, job.label, topic=job.kind)
             error = exc
             return lambda: self.failed.emit(job.job_id, job.kind, error)
         return lambda: self.finished.emit(job.job_id, job.kind, result)

@@ -27,12 +27,11 @@ LOG = logging.getLogger("featurescope")
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the GUI entry point."""
-    from engine.cli import command_names
-
     parser = argparse.ArgumentParser(
         prog="featurescope",
         description="Open an ONNX CNN, browse its layers' feature maps and run attributions. "
-                    f"Headless commands: featurescope {{{','.join(command_names())}}} --help.")
+                    "Headless commands (inspect, maps, predict, attribute, evaluate, scan, "
+                    "examples, compare, drift, audit, ...): featurescope-cli --help.")
     parser.add_argument("model", nargs="?", help="an .onnx model or a .fsession file "
                         "(default: the bundled demo)")
     parser.add_argument("image", nargs="?", help="an image, .npy tensor or .wav input")
@@ -51,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run this attribution method once the maps are computed")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter of --attribution (repeatable), e.g. stride=4,4")
+    parser.add_argument("--target", type=int, metavar="K",
+                        help="with --attribution: explain the K-th prediction (default 0, the "
+                             "top one)")
+    parser.add_argument("--panel", choices=["input", "channel", "attribution"],
+                        help="the right-hand panel to show in front")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="with --screenshot/--dump-state: give up after this many seconds")
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
@@ -127,7 +131,7 @@ def run_gui(args: argparse.Namespace) -> int:
     window.show()
     if script.exits:
         app.processEvents()
-        window.default_layout(1600, 1000)
+        window.default_layout(1600, 1000, fit=False)
 
     def open_files() -> None:
         if args.restore:
@@ -155,10 +159,20 @@ def _script(args: argparse.Namespace) -> Script:
             raise SystemExit(f"featurescope: --param needs NAME=VALUE, not '{item}'")
         params.append((name.strip(), value.strip()))
     return Script(layer=args.layer, channel=args.channel, method=args.attribution,
-                  params=tuple(params),
+                  params=tuple(params), target=args.target, panel=args.panel,
                   screenshot=Path(args.screenshot) if args.screenshot else None,
                   dump_state=Path(args.dump_state) if args.dump_state else None,
                   timeout=args.timeout)
+
+
+def _is_command(word: str) -> bool:
+    """Whether ``word`` names an engine command (checked without importing the engine for
+    anything that looks like a path or an option)."""
+    if word.startswith("-") or "/" in word or "\\" in word or Path(word).suffix:
+        return False
+    from engine.cli import command_names
+
+    return word in command_names()
 
 
 def run_cli(argv: list[str]) -> int:
@@ -182,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch to the engine CLI, ``--info`` or the GUI; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ensure_utf8_locale()
-    from engine.cli import command_names
-
-    if argv and argv[0] in command_names():
+    if argv and _is_command(argv[0]):
         return run_cli(argv)
     args = build_parser().parse_args(argv)
     if args.info:

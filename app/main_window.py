@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -71,17 +73,32 @@ class MainWindow(QMainWindow):
                                    parent=self)
         self.setAcceptDrops(True)
         self.notifier.notified.connect(self.infobar.show_notice)
+        self.notifier.resolved.connect(self.infobar.resolve)
         self.state.busyChanged.connect(self._busy)
         self.state.mapsChanged.connect(self._provider)
         self.state.modelChanged.connect(self._title)
         self.state.inputChanged.connect(self._title)
-        self.state.channelChanged.connect(lambda _c: self.raise_dock(self.channel_dock))
+        # a channel opened is named on its tab; the right dock stays as the user left it
+        self.state.channelChanged.connect(self._channel_tab)
+        self.state.layerChanged.connect(lambda _n: self._channel_tab())
+        self.state.modelChanged.connect(self._channel_tab)
 
     # -- layout ----------------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+              scroll: bool = False) -> QDockWidget:
+        """A dock for ``widget``; with ``scroll`` inside a scroll area, so that a tall or
+        wide panel never forces the window beyond the screen (nor widens its dock area)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower()}")
-        dock.setWidget(widget)
+        if scroll:
+            area_widget = QScrollArea(dock)
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setWidget(widget)
+            area_widget.setMinimumSize(160, 120)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
 
@@ -108,16 +125,16 @@ class MainWindow(QMainWindow):
 
         self.layer_tree = LayerTree(self.state, self)
         self.model_card = ModelCard(self.state, self)
-        self.input_panel = InputPanel(self.state, self)
+        self.input_panel = InputPanel(self.state, self.controller.spec_reasons, self)
         self.channel = ChannelDetail(self.state, self)
         self.attribution = AttributionPanel(self.state, self.controller, self)
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.layers_dock = self._dock("Layers", self.layer_tree, left)
         self.model_dock = self._dock("Model", self.model_card, left)
         self.tabifyDockWidget(self.layers_dock, self.model_dock)
-        self.input_dock = self._dock("Input", self.input_panel, right)
-        self.channel_dock = self._dock("Channel", self.channel, right)
-        self.attribution_dock = self._dock("Attribution", self.attribution, right)
+        self.input_dock = self._dock("Input", self.input_panel, right, scroll=True)
+        self.channel_dock = self._dock("Channel", self.channel, right, scroll=True)
+        self.attribution_dock = self._dock("Attribution", self.attribution, right, scroll=True)
         self.tabifyDockWidget(self.input_dock, self.channel_dock)
         self.tabifyDockWidget(self.channel_dock, self.attribution_dock)
         self.layers_dock.raise_()
@@ -131,7 +148,8 @@ class MainWindow(QMainWindow):
         self.busy_bar.hide()
         self.stop_button = QToolButton(self)
         self.stop_button.setText("Stop")
-        self.stop_button.setToolTip("Stop the running job (loading, feature maps, attribution)")
+        self.stop_button.setToolTip(plain_tooltip(
+            "Stop the running job (loading, feature maps, attribution)"))
         self.stop_button.clicked.connect(self.controller.cancel_all)
         self.stop_button.hide()
         self.busy_label = QLabel("", self)
@@ -148,6 +166,7 @@ class MainWindow(QMainWindow):
         geometry, dock_state = self.settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
+            self.fit_to_screen()
         else:  # once the tabified docks have settled their minimum sizes
             QTimer.singleShot(0, lambda: self.default_layout(1500, 920))
         if dock_state is not None:
@@ -156,8 +175,38 @@ class MainWindow(QMainWindow):
                                normalization=self.settings.get("normalization", "channel"),
                                sort_key=self.settings.get("sort", "index"))
 
-    def default_layout(self, width: int, height: int) -> None:
-        """Resize the window and give the side docks their default widths."""
+    def fit_to_screen(self) -> None:
+        """Keep the window inside the available screen (a saved geometry may come from a
+        larger one): shrink it to fit, then move it fully onto the screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w = max(0, frame.width() - self.width())
+        extra_h = max(0, frame.height() - self.height())
+        width = min(self.width(), area.width() - extra_w)
+        height = min(self.height(), area.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            if self.isMaximized() or self.isFullScreen():
+                self.showNormal()
+            self.resize(max(width, self.minimumWidth()), max(height, self.minimumHeight()))
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), area.left()), area.right() + 1 - frame.width())
+        y = min(max(frame.y(), area.top()), area.bottom() + 1 - frame.height())
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+
+    def default_layout(self, width: int, height: int, fit: bool = True) -> None:
+        """Resize the window and give the side docks their widths.
+
+        With ``fit`` the size is first reduced to the available screen (scripted
+        screenshots render off screen and keep the size asked for).
+        """
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None and fit:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
         self.resize(width, height)
         self.resizeDocks([self.layers_dock, self.input_dock], [width * 27 // 100,
                                                                width * 30 // 100],
@@ -167,6 +216,10 @@ class MainWindow(QMainWindow):
         """Bring a tabified dock to the front."""
         dock.show()
         dock.raise_()
+
+    def _channel_tab(self, _channel: int | None = None) -> None:
+        channel = self.state.channel if self.state.current_maps() is not None else None
+        self.channel_dock.setWindowTitle("Channel" if channel is None else f"Channel {channel}")
 
     # -- operations of the menus (app.actions.WindowOps) ---------------------------------------
     def run_attribution(self) -> None:
@@ -184,8 +237,13 @@ class MainWindow(QMainWindow):
         return graphics
 
     def shown_heatmap(self) -> AttributionResult | None:
-        """The attribution heatmap shown large, if any."""
-        return self.attribution.view.shown
+        """The attribution heatmap shown large, if any (never a preview)."""
+        view = self.attribution.view
+        return None if view.previewing else view.shown
+
+    def heatmap_look(self) -> tuple[str, float]:
+        """The colormap and opacity the heatmap is shown with."""
+        return self.attribution.view.colormap.currentText(), self.state.heatmap_opacity
 
     # -- status ----------------------------------------------------------------------------
     def _busy(self, busy: bool, text: str) -> None:
@@ -261,7 +319,8 @@ class MainWindow(QMainWindow):
         saved: dict[str, object] = attribution if isinstance(attribution, dict) else {}
         method, cam_layer, params = saved.get("method"), saved.get("layer"), saved.get("params")
         if isinstance(method, str) and method in registry.METHODS:
-            if not isinstance(cam_layer, str) or self.state.layer_info(cam_layer) is None:
+            if not isinstance(cam_layer, str) or (self.state.layer_info(cam_layer) is None
+                                                  and cam_layer not in self.state.tensors):
                 cam_layer = None
             self.state.set_attribution_choice(AttributionChoice(
                 method=method, layer=cam_layer,

@@ -23,47 +23,61 @@ LOG = logging.getLogger("featurescope")
 
 @dataclass(frozen=True)
 class Notice:
-    """One message for the user: level (info, warning, error), sentence, technical detail."""
+    """One message for the user: level (info, warning, error), sentence, technical detail.
+
+    ``topic`` names the condition the message describes (a job kind such as
+    ``model`` or ``maps``, or ``input``); :meth:`Notifier.resolve` ends it.
+    """
 
     level: str
     message: str
     detail: str = ""
+    topic: str = ""
 
 
 class Notifier(QObject):
-    """Collects notices and re-emits them in the GUI thread."""
+    """Collects notices and re-emits them in the GUI thread.
+
+    ``resolved`` carries the topics whose condition has ended (a later model
+    loaded, a later run succeeded): their messages are no longer shown.
+    """
 
     notified = Signal(object)
+    resolved = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.history: list[Notice] = []
         self._lock = threading.Lock()
 
-    def notify(self, level: str, message: str, detail: str = "") -> None:
+    def notify(self, level: str, message: str, detail: str = "", topic: str = "") -> None:
         """Record a notice and emit it (safe from any thread)."""
-        notice = Notice(level, message, detail)
+        notice = Notice(level, message, detail, topic)
         with self._lock:
             self.history.append(notice)
             del self.history[:-200]
         self.notified.emit(notice)
 
-    def error(self, exc: BaseException, context: str = "") -> None:
+    def resolve(self, *topics: str) -> None:
+        """The conditions ``topics`` describe have ended: their messages go away."""
+        self.resolved.emit(frozenset(topics))
+
+    def error(self, exc: BaseException, context: str = "", topic: str = "") -> None:
         """Report an exception: engine errors by their sentence, others as internal errors."""
         prefix = f"{context}: " if context else ""
         if isinstance(exc, Cancelled):
-            self.notify("info", f"{prefix}{exc.message}")
+            self.notify("info", f"{prefix}{exc.message}", topic=topic)
         elif isinstance(exc, EngineError):
             LOG.warning("%s%s", prefix, exc.one_line())
-            self.notify("error", f"{prefix}{exc.message}", exc.detail)
+            self.notify("error", f"{prefix}{exc.message}", exc.detail, topic)
         elif isinstance(exc, MemoryError):
-            self.notify("error", f"{prefix}Out of memory.", "")
+            self.notify("error", f"{prefix}Out of memory.", "", topic)
         else:
             detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             LOG.error("%sunexpected error\n%s", prefix, detail)
             text = str(exc).splitlines()[0] if str(exc) else ""
             self.notify("error", f"{prefix}Unexpected internal error: {type(exc).__name__}: "
-                        f"{text} (please report it).", detail)
+                        f"{text} (please report it).", detail, topic)
 
 
 class NotifierHandler(logging.Handler):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from engine.preprocess import INPUT_SUFFIXES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "resources"
+#: What ships with the application: the whole bundle when frozen, else its resources.
+BUNDLE = ROOT if getattr(sys, "frozen", False) else RESOURCES
 DEMO_MODEL = RESOURCES / "models" / "efficientnet_lite0.onnx"
 DEMO_IMAGE = RESOURCES / "images" / "chelsea.png"
 LABELS_DIR = RESOURCES / "labels"
@@ -30,3 +33,12 @@ def kind_of(path: str | Path) -> str:
     if suffix in (SESSION_SUFFIX, ".json"):
         return "session"
     return "unknown"
+
+
+def inside_bundle(path: str | Path) -> bool:
+    """Whether ``path`` lies inside what ships with the application (never a place to
+    start a file dialog in, nor a path to show the user)."""
+    try:
+        return Path(path).resolve().is_relative_to(BUNDLE.resolve())
+    except (OSError, ValueError):
+        return False

@@ -7,12 +7,12 @@ through :class:`QTextDocument` and :class:`QPdfWriter`: no extra PDF stack.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF
 from PySide6.QtGui import QGuiApplication, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from engine.atomic_files import write_bytes_atomic
 
 
 def html_to_pdf(html_path: Path, pdf_path: Path) -> Path:
@@ -22,18 +22,15 @@ def html_to_pdf(html_path: Path, pdf_path: Path) -> Path:
         app = QGuiApplication(["featurescope"])
     document = QTextDocument()
     document.setHtml(html_path.read_text(encoding="utf-8"))
-    handle, temporary = tempfile.mkstemp(dir=pdf_path.parent, prefix=".report-",
-                                         suffix=".pdf")
-    os.close(handle)
-    try:
-        writer = QPdfWriter(temporary)
-        writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
-        writer.setTitle(document.metaInformation(QTextDocument.MetaInformation.DocumentTitle))
-        document.print_(writer)
-        del writer  # finishes the file
-        os.replace(temporary, pdf_path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
+    writer.setTitle(document.metaInformation(QTextDocument.MetaInformation.DocumentTitle))
+    document.print_(writer)
+    del writer  # finishes the document in the buffer
+    buffer.close()
+    write_bytes_atomic(pdf_path, bytes(data.data()))
     return pdf_path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from app.paths import inside_bundle
 from engine.errors import InputError
 from engine.input_spec import validate_spec
 from engine.types import InputSpec
@@ -69,18 +70,29 @@ class Settings:
         text = str(Path(path).resolve())
         items = [text] + [str(p) for p in self.recent(kind) if str(p) != text]
         self.q.setValue(f"recent/{kind}", items[:MAX_RECENT])
-        self.q.setValue(f"folders/{kind}", str(Path(text).parent))
+        self._remember_folder(kind, Path(text).parent)
         self.sync()
 
     def folder(self, kind: str) -> str:
-        """The last folder a file of ``kind`` was opened from."""
-        value = self.q.value(f"folders/{kind}", "")
-        return value if isinstance(value, str) else ""
+        """Where a file dialog for ``kind`` starts: the last folder used for it, else the
+        last one used for anything, else the home folder; never inside the bundle."""
+        for key in (f"folders/{kind}", "folders/last"):
+            value = self.q.value(key, "")
+            if isinstance(value, str) and value and Path(value).is_dir() \
+                    and not inside_bundle(value):
+                return value
+        return str(Path.home())
 
     def set_folder(self, kind: str, folder: Path) -> None:
         """Remember the last folder used for ``kind``."""
-        self.q.setValue(f"folders/{kind}", str(folder))
+        self._remember_folder(kind, folder)
         self.sync()
+
+    def _remember_folder(self, kind: str, folder: Path) -> None:
+        if inside_bundle(folder):
+            return  # the bundled demo's folder is nobody's working folder
+        self.q.setValue(f"folders/{kind}", str(folder))
+        self.q.setValue("folders/last", str(folder))
 
     # -- display choices ------------------------------------------------------------------
     def get(self, key: str, default: str) -> str:

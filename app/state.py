@@ -13,13 +13,14 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engine.attribution.types import AttributionResult
+from engine.heads import PredictionItem, Predictions
+from engine.input_proposal import SpecProposal
 from engine.model_io import LoadedModel
 from engine.types import (
     FeatureMaps,
     InputSpec,
     LayerInfo,
     LayerMaps,
-    Prediction,
     PreparedInput,
     RunInfo,
 )
@@ -45,6 +46,25 @@ class AttributionChoice:
         return {"method": self.method, "layer": self.layer, "params": dict(self.params)}
 
 
+@dataclass(frozen=True)
+class InputRun:
+    """What one run of the model on the input says, before its feature maps are extracted.
+
+    ``layers`` is the layer catalogue with shapes resolved for this input's size;
+    ``predicted`` the recognised head and its predictions (None with ``error`` when
+    the engine could not tell); ``cam_layers`` maps a detection's stride to the
+    engine's default CAM layer for it (stride 0: the default for other targets);
+    ``tensors`` names every 4-D tensor of the graph (any of them can be a CAM layer).
+    """
+
+    prepared: PreparedInput
+    layers: tuple[LayerInfo, ...]
+    predicted: Predictions | None
+    error: str = ""
+    cam_layers: tuple[tuple[int, str], ...] = ()
+    tensors: tuple[str, ...] = ()
+
+
 class AppState(QObject):
     """Model, input, feature maps, selection and display settings, with change signals."""
 
@@ -52,6 +72,8 @@ class AppState(QObject):
     inputChanged = Signal()
     mapsChanged = Signal()
     predictionsChanged = Signal()
+    layersChanged = Signal()
+    targetChanged = Signal()
     layerChanged = Signal(str)
     channelChanged = Signal(int)
     displayChanged = Signal()
@@ -72,7 +94,17 @@ class AppState(QObject):
         self.prepared: PreparedInput | None = None
         self.maps: FeatureMaps | None = None
         self.run_info: RunInfo | None = None
-        self.predictions: tuple[Prediction, ...] = ()
+        #: The spec the model proposes, with the reason for each part.
+        self.proposal: SpecProposal | None = None
+        #: The recognised head and its predictions on the current input.
+        self.predicted: Predictions | None = None
+        self.prediction_error: str = ""
+        #: Detection stride -> default CAM layer (0: for any other target).
+        self.cam_layers: dict[int, str] = {}
+        #: Every 4-D tensor of the graph at this input size (CAM layer candidates).
+        self.tensors: tuple[str, ...] = ()
+        #: The attribution target as the engine's target text (None: the top prediction).
+        self.target: str | None = None
         self.layer_name: str | None = None
         self.channel: int | None = None
         self.colormap: str = "viridis"
@@ -90,12 +122,16 @@ class AppState(QObject):
 
     # -- writers used by the controller -------------------------------------------------
     def set_model(self, model: LoadedModel | None, layers: tuple[LayerInfo, ...],
-                  labels: tuple[str, ...] = (), labels_source: str = "") -> None:
+                  labels: tuple[str, ...] = (), labels_source: str = "",
+                  proposal: SpecProposal | None = None) -> None:
         """A new model: everything derived from the previous one is dropped."""
         self.model, self.layers = model, layers
         self.labels, self.labels_source = labels, labels_source
-        self.prepared, self.maps, self.predictions = None, None, ()
-        self.cam_layer = None
+        self.proposal = proposal
+        self.prepared, self.maps, self.run_info = None, None, None
+        self.predicted, self.prediction_error = None, ""
+        self.cam_layer, self.cam_layers, self.tensors = None, {}, ()
+        self.target = None
         self.attributions = []
         self.channel = None
         keep = self.layer_name if any(la.name == self.layer_name for la in layers) else None
@@ -110,30 +146,54 @@ class AppState(QObject):
         self.image_path, self.spec = path, spec
         self.inputChanged.emit()
 
-    def set_labels(self, labels: tuple[str, ...], source: str,
-                   predictions: tuple[Prediction, ...]) -> None:
-        """Other class labels, and the predictions named with them."""
+    def set_labels(self, labels: tuple[str, ...], source: str) -> None:
+        """Other class labels (the predictions named with them follow from a new run)."""
         self.labels, self.labels_source = labels, source
-        self.predictions = predictions
         self.labelsChanged.emit()
-        self.predictionsChanged.emit()
 
-    def set_maps(self, prepared: PreparedInput, maps: FeatureMaps,
-                 predictions: tuple[Prediction, ...], cam_layer: str | None = None) -> None:
-        """A finished feature-map run, and the engine's default CAM layer for this input."""
-        self.prepared, self.maps, self.run_info = prepared, maps, maps.run
-        self.predictions = predictions
-        self.cam_layer = cam_layer
-        names = [m.layer.name for m in maps.layers]
+    def set_predictions(self, predicted: Predictions | None, error: str = "") -> None:
+        """New predictions on the same input (other labels); the target is kept if it still
+        names one of them."""
+        self.predicted, self.prediction_error = predicted, error
+        if self.target is not None and not any(i.target == self.target
+                                                for i in self.predictions):
+            self.target = None
+        self.predictionsChanged.emit()
+        self.targetChanged.emit()
+
+    def set_input_run(self, run: InputRun, maps: FeatureMaps | None) -> None:
+        """The input as prepared, the layer shapes at its size, what the model predicts on
+        it and its feature maps (None: the model has no layer that can be shown).
+
+        Everything computed from an earlier input is replaced at once, so every view
+        shows this input.
+        """
+        self.prepared, self.layers = run.prepared, run.layers
+        self.predicted, self.prediction_error = run.predicted, run.error
+        self.cam_layers, self.tensors = dict(run.cam_layers), run.tensors
+        self.cam_layer = self.cam_layers.get(0)
+        self.target = None
+        self.maps, self.run_info = maps, maps.run if maps is not None else None
+        names = [m.layer.name for m in maps.layers] if maps is not None else []
         if self.layer_name not in names:
             self.layer_name = names[0] if names else None
+            self.channel = None
         self.attributions = []
         self.inputChanged.emit()
+        self.layersChanged.emit()
         self.mapsChanged.emit()
         self.predictionsChanged.emit()
+        self.targetChanged.emit()
         self.attributionsChanged.emit()
         if self.layer_name is not None:
             self.layerChanged.emit(self.layer_name)
+
+    def choose_target(self, target: str | None) -> None:
+        """The attribution target, as engine target text (None: the top prediction)."""
+        if target == self.target:
+            return
+        self.target = target
+        self.targetChanged.emit()
 
     def add_attribution(self, result: AttributionResult, keep: int = 6) -> None:
         """Append a finished attribution (newest first in :attr:`attributions`)."""
@@ -217,6 +277,20 @@ class AppState(QObject):
             if layer.name == wanted:
                 return layer
         return None
+
+    @property
+    def predictions(self) -> tuple[PredictionItem, ...]:
+        """What the model predicts on the input, best first (empty before the first run)."""
+        return self.predicted.items if self.predicted is not None else ()
+
+    def prediction(self, target: str | None = None) -> PredictionItem | None:
+        """The prediction whose target text is ``target`` (default: the chosen target, or
+        the top prediction when none is chosen)."""
+        items = self.predictions
+        wanted = self.target if target is None else target
+        if wanted is None:
+            return items[0] if items else None
+        return next((item for item in items if item.target == wanted), None)
 
     def label(self, index: int) -> str:
         """The class label of ``index`` or ``class N``."""

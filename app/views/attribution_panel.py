@@ -18,12 +18,9 @@ from PySide6.QtWidgets import (
     QCompleter,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
-    QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,147 +30,32 @@ from app.state import AppState, AttributionChoice
 from app.views.common import plain_tooltip, text_label
 from app.views.heatmap_view import HeatmapView
 from app.views.param_form import ParamForm
+from app.views.result_text import (
+    cost_text,
+    details_text,
+    eta_text,
+    explained_words,
+    method_tooltip,
+    plan_details,
+    result_sentence,
+)
+from app.views.target_editor import TargetEditor
 from engine.attribution import registry
 from engine.attribution.method_spec import Method
 from engine.attribution.registry import AttributionPlan
-from engine.attribution.types import AttributionRequest, AttributionResult, Target
+from engine.attribution.types import AttributionRequest, AttributionResult
 from engine.errors import EngineError, InputError
 from engine.types import Progress
-
-TARGET_KINDS = (("top1", "Top-1 class"), ("class", "A class"), ("element", "An output element"),
-                ("region", "A region of a map output"))
-
-
-def eta_text(progress: Progress, elapsed: float) -> str:
-    """``12/40 passes · 3 s elapsed · ETA 9 s``."""
-    text = f"{progress.done}/{progress.total}" + (f" {progress.message}" if progress.message
-                                                 else "")
-    if progress.done > 0 and progress.total > progress.done:
-        remaining = elapsed / progress.done * (progress.total - progress.done)
-        return f"{text} · {elapsed:.0f} s elapsed · ETA {remaining:.0f} s"
-    return f"{text} · {elapsed:.0f} s elapsed"
-
-
-def method_tooltip(method: Method[Any]) -> str:
-    """``Occlusion: Slides a window over the input ...`` (what it computes and costs)."""
-    return f"{method.title}: {method.description}"
-
-
-def cost_text(plan: AttributionPlan) -> str:
-    """``Cost: 50 forward passes (1 reference + 49 perturbed)``; "at most" for a bound."""
-    bound = "" if plan.exact or plan.passes == 0 else "at most "
-    total = plan.total_passes
-    noun = "forward pass" if total == 1 else "forward passes"
-    return (f"Cost: {bound}{total} {noun} ({plan.reference_passes} reference + "
-            f"{plan.passes} perturbed)")
-
-
-def plan_details(plan: AttributionPlan) -> str:
-    """What the plan says beyond the count: input geometry, layer, exactness (plain text)."""
-    height, width = plan.size
-    text = f"{plan.method} on the {height}×{width} {plan.layout} input"
-    if plan.layer is not None:
-        text += f", layer {plan.layer.name}"
-    if plan.exact or plan.passes == 0:
-        return text + "; the pass count is exact."
-    return text + ("; an upper bound until the model has run once on this input (the "
-                   "layer's constant channels are skipped).")
-
-
-class TargetEditor(QWidget):
-    """Top-1, a class from a searchable list, an output element or a region."""
-
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.kind = QComboBox(self)
-        for key, text in TARGET_KINDS:
-            self.kind.addItem(text, key)
-        self.output = QComboBox(self)
-        self.output.setToolTip("Which model output holds the score")
-        self.stack = QStackedWidget(self)
-        self.stack.addWidget(QLabel("the class the model predicts", self))
-        self.class_box = QComboBox(self)
-        self.class_box.setEditable(True)
-        self.class_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.class_box.setToolTip("Type to search the labels")
-        # one completer for the widget's life (a new one per model would pile up)
-        self._classes = QStringListModel(self)
-        self._completer = QCompleter(self._classes, self)
-        self._completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.class_box.setCompleter(self._completer)
-        self.stack.addWidget(self.class_box)
-        self.element = QSpinBox(self)
-        self.element.setRange(0, 2**31 - 1)
-        self.element.setToolTip("Flat index after the batch axis")
-        self.stack.addWidget(self.element)
-        region = QWidget(self)
-        self.region_box = QLineEdit("0, 0, 8, 8", region)
-        self.region_box.setToolTip("y0, x0, y1, x1 in output map pixels")
-        self.region_channel = QSpinBox(region)
-        self.region_channel.setRange(0, 100_000)
-        row = QHBoxLayout(region)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.region_box, 2)
-        row.addWidget(QLabel("ch", region))
-        row.addWidget(self.region_channel)
-        self.stack.addWidget(region)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.kind)
-        layout.addWidget(self.stack, 1)
-        layout.addWidget(self.output)
-        self.kind.currentIndexChanged.connect(self.stack.setCurrentIndex)
-        state.modelChanged.connect(self.refresh)
-        state.labelsChanged.connect(self.refresh)
-
-    def refresh(self) -> None:
-        """Fill outputs and the class list from the model and its labels."""
-        self.output.clear()
-        model = self.state.model
-        if model is not None:
-            self.output.addItems([t.name for t in model.info.outputs])
-        self.class_box.clear()
-        count = len(self.state.labels) or 1000
-        items = [f"{i}: {self.state.label(i)}" for i in range(count)]
-        self.class_box.addItems(items)
-        self._classes.setStringList(items)
-
-    def target(self) -> Target:
-        """The target in the form.
-
-        Raises
-        ------
-        InputError
-            A class or region that does not parse.
-        """
-        kind = self.kind.currentData()
-        output = self.output.currentText() or None
-        if kind == "class":
-            head = self.class_box.currentText().split(":", 1)[0].strip()
-            try:
-                return Target(kind="class", index=int(head), output=output)
-            except ValueError as exc:
-                raise InputError("Choose a class from the list (e.g. '285: Egyptian cat').") \
-                    from exc
-        if kind == "element":
-            return Target(kind="element", index=self.element.value(), output=output)
-        if kind == "region":
-            try:
-                y0, x0, y1, x1 = (int(v) for v in self.region_box.text().split(","))
-            except ValueError as exc:
-                raise InputError("A region needs four whole numbers: y0, x0, y1, x1.") from exc
-            return Target(kind="region", index=self.region_channel.value(), box=(y0, x0, y1, x1),
-                          output=output)
-        return Target(kind="top1", output=output)
 
 
 class AttributionPanel(QWidget):
     """Choose and run an attribution; see its cost, progress, ETA, heatmap and earlier results.
 
     The choice (method, layer, parameters) is written to the state on every edit
-    and read back from it when a session restores one.
+    and read back from it when a session restores one. The layer field takes any
+    layer, or any 4-D tensor of the graph (typed, with completion); left empty it
+    shows the engine's default for the target (for a detection: the last tensor
+    before the head branch at that detection's stride).
     """
 
     def __init__(self, state: AppState, controller: Controller,
@@ -188,37 +70,65 @@ class AttributionPanel(QWidget):
                                     Qt.ItemDataRole.ToolTipRole)
         self.target = TargetEditor(state, self)
         self.layer = QComboBox(self)
-        self.layer.setPlaceholderText("the engine's default")
-        self.layer.setToolTip("The conv layer a CAM method explains (default: chosen by the "
-                              "engine for this input)")
+        self.layer.setEditable(True)
+        self.layer.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.layer.lineEdit().setPlaceholderText("the engine's default")
+        self.layer.setToolTip(plain_tooltip(
+            "The layer a CAM method explains: a conv layer from the list, or type the name of "
+            "any 4-D tensor of the graph (a block output, a concatenation); empty: the engine's "
+            "default for this target"))
+        self._layer_names = QStringListModel(self)
+        self._layer_completer = QCompleter(self._layer_names, self)
+        self._layer_completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self._layer_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.layer.setCompleter(self._layer_completer)
         self.params = ParamForm(self)
         self.cost = text_label("", self)
         self.cost.setWordWrap(True)
         self.run_button = QPushButton("Run", self)
-        self.run_button.setToolTip("Run the attribution (Ctrl+R)")
+        self.run_button.setToolTip(plain_tooltip("Run the attribution (Ctrl+R)"))
         self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setToolTip("Stop the running attribution (Esc)")
+        self.cancel_button.setToolTip(plain_tooltip("Stop the running attribution (Esc)"))
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.eta = text_label("", self)
+        self.eta.setWordWrap(True)
+        self.details_button = QToolButton(self)
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setToolTip(plain_tooltip(
+            "Batching, provider, parameters and the engine's notes "
+            "for the last result"))
+        self.details_button.setEnabled(False)
+        self.details = text_label("", self)
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setStyleSheet("color: #b0b0b0")
+        self.details.hide()
         self.view = HeatmapView(state, self)
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("Target", self.target)
+        form.addRow("Explain", self.target)
         form.addRow("Layer", self.layer)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
+        result_row = QHBoxLayout()
+        result_row.addWidget(self.eta, 1)
+        result_row.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(form)
         layout.addWidget(self.params)
         layout.addWidget(self.cost)
         layout.addLayout(buttons)
-        layout.addWidget(self.eta)
+        layout.addLayout(result_row)
+        layout.addWidget(self.details)
         layout.addWidget(self.view, 1)
         self._running = False
         self._syncing = False  # applying the state's choice: no write-back per field
@@ -233,15 +143,18 @@ class AttributionPanel(QWidget):
         self._estimate_timer.timeout.connect(self.update_cost)
         self.method.currentIndexChanged.connect(self._method_changed)
         self.params.changed.connect(self._edited)
-        self.layer.currentIndexChanged.connect(self._layer_changed)
+        self.layer.currentTextChanged.connect(self._layer_changed)
+        self.target.changed.connect(self._target_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.details_button.toggled.connect(self._toggle_details)
         controller.attributionProgress.connect(self._on_progress)
         controller.attributionPreview.connect(lambda r: self.view.show_result(r, preview=True))
         controller.attributionReady.connect(self._on_ready)
         controller.attributionStopped.connect(self._on_stopped)
         controller.attributionPlanned.connect(self._on_planned)
         state.modelChanged.connect(self._model_changed)
+        state.layersChanged.connect(self._fill_layers)
         state.mapsChanged.connect(self._maps_changed)
         state.attributionChoiceChanged.connect(self._apply_choice)
         self._method_changed()
@@ -265,11 +178,15 @@ class AttributionPanel(QWidget):
         self.method.setToolTip(plain_tooltip(method_tooltip(spec)) if spec else "")
         self._edited()
 
-    def _layer_changed(self, _index: int) -> None:
+    def _layer_changed(self, _text: str) -> None:
         if self._filling:
             return
         if not self._defaulting:
-            self._layer_picked = True
+            self._layer_picked = bool(self.layer.currentText())
+        self._edited()
+
+    def _target_changed(self) -> None:
+        self._show_default_layer()
         self._edited()
 
     def _edited(self) -> None:
@@ -289,8 +206,8 @@ class AttributionPanel(QWidget):
             params = old.params if old is not None and old.method == spec.name else ()
         self._syncing = True  # our own change: not to be applied back to the form
         try:
-            self.state.set_attribution_choice(
-                AttributionChoice(spec.name, self.layer.currentText() or None, params))
+            layer = self.layer.currentText() if self._layer_picked else ""
+            self.state.set_attribution_choice(AttributionChoice(spec.name, layer or None, params))
         finally:
             self._syncing = False
 
@@ -303,8 +220,8 @@ class AttributionPanel(QWidget):
         try:
             if choice.method != self.method.currentData():
                 self.select_method(choice.method)
-            if choice.layer and choice.layer != self.layer.currentText() and \
-                    self.layer.findText(choice.layer) >= 0:
+            if choice.layer and choice.layer != self.layer.currentText():
+                self._layer_picked = True
                 self.layer.setCurrentText(choice.layer)
             names, shown = self.params.names(), dict(self._form_pairs())
             for name, value in choice.params:
@@ -327,22 +244,45 @@ class AttributionPanel(QWidget):
         return spec.as_pairs(spec.resolve(self.params.values()))
 
     def _model_changed(self) -> None:
-        self._filling = True
-        self.layer.clear()
-        self.layer.addItems([la.name for la in self.state.layers if la.exposable])
-        self.layer.setCurrentIndex(-1)  # the engine's default, shown once the input is known
-        self._filling = False
         self._layer_picked = False
+        self._fill_layers()
         self.progress.setValue(0)
         self.eta.setText("")
+        self._show_details(None)
         self._edited()
 
-    def _maps_changed(self) -> None:
-        default = self.state.cam_layer
-        if not self._layer_picked and default and self.layer.findText(default) >= 0:
+    def _fill_layers(self) -> None:
+        """Conv layers in the list; those and every 4-D tensor in the completion."""
+        current = self.layer.currentText() if self._layer_picked else ""
+        self._filling = True
+        self.layer.clear()
+        names = [la.name for la in self.state.layers if la.exposable]
+        self.layer.addItems(names)
+        self._layer_names.setStringList(list(dict.fromkeys([*names, *self.state.tensors])))
+        self.layer.setCurrentIndex(-1)
+        self.layer.setEditText(current)
+        self._filling = False
+        self._show_default_layer()
+
+    def default_layer(self) -> str | None:
+        """The engine's default CAM layer for the chosen target (None: not known yet)."""
+        item = self.target.chosen_item()
+        layers = self.state.cam_layers
+        if item is not None and item.stride and item.stride in layers:
+            return layers[item.stride]
+        return layers.get(0)
+
+    def _show_default_layer(self) -> None:
+        if self._layer_picked:
+            return
+        default = self.default_layer() or ""
+        if default != self.layer.currentText():
             self._defaulting = True
-            self.layer.setCurrentText(default)
+            self.layer.setEditText(default)
             self._defaulting = False
+
+    def _maps_changed(self) -> None:
+        self._show_default_layer()
         self._estimate_timer.start()
 
     def request(self) -> AttributionRequest:
@@ -356,10 +296,9 @@ class AttributionPanel(QWidget):
         spec = self.current_method()
         if spec is None:
             raise InputError("No attribution method is registered.")
-        layer = (self.layer.currentText() or None) if spec.needs_layer else None
+        layer = (self.layer.currentText().strip() or None) if spec.needs_layer else None
         return AttributionRequest(method=spec.name, target=self.target.target(), layer=layer,
                                   params=self._params(spec))
-
     # -- cost ------------------------------------------------------------------------------
     def update_cost(self) -> None:
         """Show the engine's plan: at once (exact or a bound), exact later off the GUI thread."""
@@ -441,11 +380,23 @@ class AttributionPanel(QWidget):
 
     def _on_ready(self, result: AttributionResult) -> None:
         self.progress.setValue(self.progress.maximum())
-        self._finish(f"{result.method}: {result.forward_passes} forward passes "
-                     f"({result.perturbation_passes} perturbed) in {result.seconds:.1f} s on "
-                     f"{result.provider}")
+        self._finish(result_sentence(result, explained_words(self.state, result)))
+        self._show_details(result)
         self.view.show_result(result)
 
     def _on_stopped(self, why: str) -> None:
         self.progress.setValue(0)
         self._finish(f"Attribution {why}.")
+        self.view.drop_preview()
+
+    # -- details ---------------------------------------------------------------------------
+    def _show_details(self, result: AttributionResult | None) -> None:
+        self.details.setText(details_text(result) if result is not None else "")
+        self.details_button.setEnabled(result is not None)
+        if result is None:
+            self.details_button.setChecked(False)
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown
+                                         else Qt.ArrowType.RightArrow)

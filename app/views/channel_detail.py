@@ -14,6 +14,7 @@ from app.views.common import (
     colormap,
     configure_pyqtgraph,
     lut,
+    plain_tooltip,
     text_label,
 )
 from engine.stats import as_images
@@ -44,12 +45,13 @@ class ChannelDetail(QWidget):
         self.state = state
         self.title = text_label("Click a channel in the mosaic", self)
         self.title.setStyleSheet("font-weight: bold")
+        self.title.setWordWrap(True)  # a long layer name must not widen the dock
         self.channel_box = QSpinBox(self)
-        self.channel_box.setToolTip("Channel index (Alt+Left / Alt+Right)")
+        self.channel_box.setToolTip(plain_tooltip("Channel index (Alt+Left / Alt+Right)"))
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(round(state.opacity * 100))
-        self.opacity.setToolTip("Opacity of the channel over the input image")
+        self.opacity.setToolTip(plain_tooltip("Opacity of the channel over the input image"))
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.view = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True,
                                              enableMenu=False)
@@ -72,6 +74,7 @@ class ChannelDetail(QWidget):
         self.hist.addItem(self.hist_layer)
         self.hist.addItem(self.hist_channel)
         self.stats = text_label("", self)
+        self.stats.setWordWrap(True)  # new numbers must not widen the dock
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         row.addWidget(QLabel("Channel", self))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import html
+import textwrap
 from collections.abc import Callable
 
 import numpy as np
@@ -45,15 +46,32 @@ def colormap(name: str) -> pg.ColorMap:
     return pg.ColorMap(np.linspace(0.0, 1.0, 256), lut(name))
 
 
-def plain_tooltip(text: str) -> str:
-    """Tool-tip markup that shows ``text`` literally.
+#: Tool tips wrap at this many characters a line, so none runs off the screen.
+TOOLTIP_COLUMNS = 80
+
+
+def wrap_lines(text: str, columns: int = TOOLTIP_COLUMNS) -> list[str]:
+    """``text`` in lines of at most ``columns`` characters (its own line breaks kept;
+    a word longer than a line, such as a path, is cut)."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        lines += textwrap.wrap(paragraph, columns, break_long_words=True,
+                               break_on_hyphens=False, replace_whitespace=False) or [""]
+    return lines
+
+
+def plain_tooltip(text: str, columns: int = TOOLTIP_COLUMNS) -> str:
+    """Tool-tip markup that shows ``text`` literally, wrapped to a bounded width.
 
     Qt renders a tool tip as rich text whenever it looks like HTML, so node names,
     metadata and messages from a model (``<img src=x>``) are escaped before display.
+    Lines are wrapped at ``columns`` characters and shown as they are (``pre``), so
+    a long description never makes a tool tip wider than the screen.
     """
     if not text:
         return ""
-    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+    lines = "\n".join(html.escape(line) for line in wrap_lines(text, columns))
+    return f"<p style='white-space:pre'>{lines}</p>"
 
 
 def text_label(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -81,7 +99,7 @@ def colormap_combo(current: str, parent: QWidget | None = None) -> QComboBox:
     box = QComboBox(parent)
     box.addItems(list(COLORMAPS))
     box.setCurrentText(current)
-    box.setToolTip("Colormap used for feature maps and heatmaps")
+    box.setToolTip(plain_tooltip("Colormap used for feature maps and heatmaps"))
     return box
 
 

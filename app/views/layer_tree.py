@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from app.state import AppState
 from app.views.common import plain_tooltip
 from engine.types import LayerInfo
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
+#: The layer-name column starts no wider than this (the user may widen it).
+NAME_WIDTH = 260
 
 
 def shape_text(shape: tuple[object, ...] | None) -> str:
@@ -48,9 +56,16 @@ class LayerTree(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
-        self.setToolTip("Convolution layers in graph order; arrow keys move between layers")
+        self.setToolTip(plain_tooltip(
+            "Convolution layers in graph order; arrow keys move between layers"))
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        for column in (1, 2, 3):  # op, shape and activity always fit their text
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.currentItemChanged.connect(self._on_current)
         state.modelChanged.connect(self.rebuild)
+        state.layersChanged.connect(self.update_shapes)
         state.mapsChanged.connect(self.update_activity)
         state.layerChanged.connect(self._select)
 
@@ -84,15 +99,25 @@ class LayerTree(QTreeWidget):
             self._items[layer.name] = item
         for item in stages.values():
             item.setText(1, f"{item.childCount()} layers")
-        self.resizeColumnToContents(1)
-        self.setColumnWidth(0, 260)
+        self.resizeColumnToContents(0)
+        self.setColumnWidth(0, min(NAME_WIDTH, self.columnWidth(0)))
         self.blockSignals(False)
         if self.state.layer_name:
             self._select(self.state.layer_name)
 
+    def update_shapes(self) -> None:
+        """Show each layer's output shape at the input size in use (symbolic dims resolved)."""
+        for layer in self.state.layers:
+            item = self._items.get(layer.name)
+            if item is not None:
+                item.setText(2, shape_text(layer.shape))
+                item.setToolTip(0, plain_tooltip(layer_tooltip(layer)))
+
     def update_activity(self) -> None:
         """Show each computed layer's mean, zero fraction and dead channels."""
         maps = self.state.maps
+        for item in self._items.values():
+            item.setText(3, item.text(3) if item.text(3) == "not shown" else "")
         if maps is None:
             return
         for layer_maps in maps.layers:
@@ -100,7 +125,7 @@ class LayerTree(QTreeWidget):
             if item is None:
                 continue
             s = layer_maps.stats
-            item.setText(2, shape_text(layer_maps.layer.shape))
+            item.setText(2, "×".join(str(d) for d in layer_maps.data.shape))
             item.setText(3, f"mean {s.layer_mean:.3g}, {100 * s.layer_zero_fraction:.0f}% zero"
                          + (f", {s.dead_count} dead" if s.dead_count else ""))
 

@@ -9,10 +9,24 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.state import NORMALIZATIONS, SORT_KEYS, AppState
-from app.views.common import colormap_combo, image_view, lut, text_label
+from app.views.common import (
+    colormap,
+    colormap_combo,
+    configure_pyqtgraph,
+    lut,
+    plain_tooltip,
+    text_label,
+)
 from engine.stats import as_images, grid_shape, mosaic, mosaic_cell, normalize, sort_order
 from engine.types import LayerMaps
 
@@ -73,26 +87,37 @@ class MosaicView(QWidget):
         self.normalization = QComboBox(self)
         self.normalization.addItems(list(NORMALIZATIONS))
         self.normalization.setCurrentText(state.normalization)
-        self.normalization.setToolTip("channel: each channel to its own range; layer: one range "
-                                      "for the layer; fixed: the range 0..6 (ReLU6)")
+        self.normalization.setToolTip(plain_tooltip(
+            "channel: each channel to its own range; layer: one range "
+            "for the layer; fixed: the range 0..6 (ReLU6)"))
         self.sort = QComboBox(self)
         self.sort.addItems(list(SORT_KEYS))
         self.sort.setCurrentText(state.sort_key)
-        self.sort.setToolTip("Order channels by index, or by descending mean, max or sparsity")
+        self.sort.setToolTip(plain_tooltip(
+            "Order channels by index, or by descending mean, max or sparsity"))
         self.hover = text_label("", self)
         self.hover.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # the read-out changes with every mouse move: it must never resize the layout
+        self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.hover.setMinimumWidth(0)
         self.title = text_label("No layer", self)
         self.title.setStyleSheet("font-weight: bold")
+        self.title.setWordWrap(True)
 
         bar = QHBoxLayout()
         for text, widget in (("Colormap", self.colormap), ("Normalise", self.normalization),
                              ("Sort", self.sort)):
             bar.addWidget(QLabel(text, self))
             bar.addWidget(widget)
-        bar.addStretch(1)
-        bar.addWidget(self.hover)
-        self.graphics, self.view = image_view(self)
-        self.graphics.setToolTip("Click a channel to open it")
+        bar.addWidget(self.hover, 1)
+        configure_pyqtgraph()
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.view = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True,
+                                             enableMenu=False)
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=colormap(state.colormap),
+                                        interactive=False, width=12, colorMapMenu=False)
+        self.graphics.addItem(self.colorbar, row=0, col=1)
+        self.graphics.setToolTip(plain_tooltip("Click a channel to open it"))
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
         self.dead = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen("#ff5050", width=2),
@@ -131,12 +156,18 @@ class MosaicView(QWidget):
     def refresh(self) -> None:
         """Redraw the mosaic of the selected layer (cached per display setting)."""
         t0 = time.perf_counter()
+        self.hover.setText("")  # a read-out of the previous picture would not be true here
         maps = self.state.current_maps()
         if maps is None:
             self.layout_ = None
             self.image.clear()
             self.dead.clear()
-            self.title.setText("No feature maps yet" if self.state.model else "No model")
+            if self.state.model is None:
+                self.title.setText("No model")
+            elif not any(layer.exposable for layer in self.state.layers):
+                self.title.setText("This model has no convolution layer that can be shown")
+            else:
+                self.title.setText("No feature maps yet")
             return
         key = (maps.layer.name, self.state.normalization, self.state.sort_key,
                self.state.fixed_range, id(self.state.maps))
@@ -150,6 +181,7 @@ class MosaicView(QWidget):
         self.layout_ = layout
         self.image.setImage(layout.image, levels=(0.0, 1.0), lut=lut(self.state.colormap),
                             autoLevels=False)
+        self._scale(maps)
         dead_slots = [slot for slot, ch in enumerate(layout.order) if maps.stats.dead[ch]]
         if dead_slots:
             xy = np.array([layout.tile_center(s) for s in dead_slots])
@@ -165,6 +197,22 @@ class MosaicView(QWidget):
                            f"{maps.stats.dead_count} dead (✕)")
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
         self.rendered.emit(self.last_render_ms)
+
+    def _scale(self, maps: LayerMaps) -> None:
+        """The colour bar in the values the colours stand for under the normalisation."""
+        mode = self.state.normalization
+        self.colorbar.setColorMap(colormap(self.state.colormap))
+        if mode == "layer":
+            lo, hi = float(maps.stats.layer_min), float(maps.stats.layer_max)
+            text = "activation (one range for the layer)"
+        elif mode == "fixed":
+            lo, hi = self.state.fixed_range
+            text = "activation (fixed range)"
+        else:
+            lo, hi = 0.0, 1.0
+            text = "each channel: its min (0) to its max (1)"
+        self.colorbar.setLevels((lo, hi if hi > lo else lo + 1.0))
+        self.colorbar.axis.setLabel(text)
 
     def _channel_under(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
         if self.layout_ is None or not self.view.sceneBoundingRect().contains(scene_pos):

@@ -46,6 +46,8 @@ class Overview(QWidget):
             plot.showGrid(x=False, y=True, alpha=0.2)
             plot.setMenuEnabled(False)
             plot.hideButtons()
+            # a chart of the whole network: clicks choose a layer, they never pan or zoom
+            plot.setMouseEnabled(x=False, y=False)
         self.size_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#4fc3f7"), hoverable=True,
                                               tip=self._rich_tip)
         self.chan_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#ffb74d"), hoverable=True,
@@ -54,17 +56,19 @@ class Overview(QWidget):
         self.chan_plot.addItem(self.chan_points)
         self.cursors = [pg.InfiniteLine(angle=90, pen=pg.mkPen("#e0e0e0", width=1))
                         for _ in range(2)]
-        self.size_plot.addItem(self.cursors[0])
-        self.chan_plot.addItem(self.cursors[1])
+        self.size_plot.addItem(self.cursors[0], ignoreBounds=True)
+        self.chan_plot.addItem(self.cursors[1], ignoreBounds=True)
         self.info = text_label("", self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.info)
-        self.setToolTip("Each conv layer's map size and channel count; click a point to open it")
+        self.setToolTip(plain_tooltip(
+            "Each conv layer's map size and channel count; click a point to open it"))
         self.size_points.sigClicked.connect(self._clicked)
         self.chan_points.sigClicked.connect(self._clicked)
         state.modelChanged.connect(self.rebuild)
+        state.layersChanged.connect(self.rebuild)
         state.layerChanged.connect(self._mark)
 
     def _tip(self, x: float, y: float, data: object) -> str:
@@ -93,12 +97,20 @@ class Overview(QWidget):
             # log2 scale drawn by hand: ScatterPlotItem ignores the plot's log mode
             points.setData(x=x[ok], y=np.log2(values), data=names[ok] if ok.any() else [])
             plot.getAxis("left").setTicks([log2_ticks(values)])
-        if layers:
-            self.size_plot.enableAutoRange()
-            self.chan_plot.enableAutoRange()
+        self.show_all()
         self._mark(self.state.layer_name or "")
 
+    def show_all(self) -> None:
+        """Fit both plots to every layer."""
+        for points, plot in ((self.size_points, self.size_plot),
+                             (self.chan_points, self.chan_plot)):
+            if len(points.data):
+                plot.enableAutoRange()
+                plot.autoRange(padding=0.05, items=[points])
+
     def _mark(self, name: str) -> None:
+        if not name:
+            self.info.setText("")
         if name in self._names:
             index = self._names.index(name)
             for line in self.cursors:

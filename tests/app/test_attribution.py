@@ -98,12 +98,16 @@ def test_score_cam_completes_with_preview_on_the_cat(demo_window, qtbot, tmp_pat
     result = run_to_end(w, qtbot)
     assert result.method == "score-cam" and result.layer == "/_conv_head/Conv"
     assert result.heatmap.shape == (224, 224) and np.isfinite(result.heatmap).all()
-    assert result.target_index == w.state.predictions[0].index
+    assert result.target_index == w.state.predictions[0].class_index
     assert result.perturbation_passes == 32
     assert result.forward_passes > 32  # the reference run (and batch checks) besides
     assert [p.method for p in previews] == ["eigen-cam"]  # instant preview came first
     assert w.attribution.view.shown is result
-    assert "score-cam" in w.attribution.view.title.text()
+    title = w.attribution.view.title.text()
+    top = w.state.predictions[0].label
+    assert title.startswith(f"Score-CAM of '{top}' at layer _conv_head: ")
+    assert title.endswith(" s") and f"{result.forward_passes} passes" in title
+    assert panel.eta.text() == title  # the result line says the same
     assert panel.progress.value() == panel.progress.maximum()
     # the heat lies on the cat's face: its mass-weighted centre is inside the central area
     heat = np.clip(result.heatmap, 0, None)

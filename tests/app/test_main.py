@@ -105,3 +105,13 @@ def test_help_lists_restore_and_dump_state(capsys) -> None:
         app_main.main(["--help"])
     out = capsys.readouterr().out
     assert "--restore" in out and "--dump-state" in out and "--param" in out
+
+
+def test_scripts_choose_the_panel_and_the_prediction_explained() -> None:
+    args = app_main.build_parser().parse_args(
+        ["m.onnx", "i.png", "--screenshot", "s.png", "--panel", "input", "--attribution",
+         "d-rise", "--target", "1"])
+    script = app_main._script(args)
+    assert (script.panel, script.target, script.method) == ("input", 1, "d-rise")
+    with pytest.raises(SystemExit):
+        app_main.build_parser().parse_args(["--panel", "mosaic"])

@@ -24,10 +24,10 @@ RUN_TIMEOUT_MS = 60_000
 
 
 def tooltip_text(tip: str) -> str:
-    """The text a (rich-text) tool tip shows."""
+    """The text a (rich-text) tool tip shows, its line breaks (wrapping) read as spaces."""
     doc = QTextDocument()
     doc.setHtml(tip)
-    return doc.toPlainText()
+    return " ".join(doc.toPlainText().split())
 
 
 def test_a_method_added_in_one_module_is_listed_generated_and_run(make_window, qtbot,
@@ -60,7 +60,7 @@ def test_a_method_added_in_one_module_is_listed_generated_and_run(make_window, q
         label = panel.params.label(name)
         assert label.text() == spec.label and label.buddy() is panel.params.field(name)
         for widget in (label, panel.params.field(name)):
-            assert tooltip_text(widget.toolTip()) == spec.describe()
+            assert tooltip_text(widget.toolTip()) == " ".join(spec.describe().split())
 
     panel.update_cost()  # the toy's own estimate, through the engine's plan
     assert panel.cost.text() == "Cost: 1 forward pass (1 reference + 0 perturbed)"
@@ -85,7 +85,7 @@ def test_a_method_added_in_one_module_is_listed_generated_and_run(make_window, q
     assert w.state.attributions[0] is result
     assert panel.view.shown is result
     assert np.array_equal(panel.view.main.heat.image, result.heatmap)
-    assert panel.view.title.text().startswith(toy.name)
+    assert panel.view.title.text().startswith(toy.title)
 
 
 def test_refused_values_are_reported_with_the_specs_sentence(make_window, monkeypatch) -> None:

@@ -27,8 +27,9 @@ def test_demo_opens_with_maps_predictions_and_card(demo_window, qtbot) -> None:
     assert w.mosaic.image.image.flags.c_contiguous
     assert "32 channels" in w.mosaic.title.text()
     top = state.predictions[0]
-    assert (top.index in (281, 282, 285) and "cat" in top.label.lower()) or top.label == "tabby"
-    assert w.input_panel.topk.rowCount() == 5
+    assert (top.class_index in (281, 282, 285) and "cat" in top.label.lower()) or \
+        top.label == "tabby"
+    assert w.input_panel.predictions.table.rowCount() == 5
     html = w.model_card.toHtml()
     assert state.model.sha256 in html and "logits" in html
     assert "CPU" in w.provider_label.text() or "CUDA" in w.provider_label.text()
@@ -135,7 +136,7 @@ def test_a_gif_input_opens_in_the_window(demo_window, qtbot, tmp_path, monkeypat
     assert "*.gif" in filters[0].split(";;")[0]
     assert w.state.image_path == gif
     assert w.state.prepared is not None and w.state.prepared.display is not None
-    assert w.state.predictions and w.input_panel.topk.rowCount() == 5
+    assert w.state.predictions and w.input_panel.predictions.table.rowCount() == 5
     assert "chelsea.gif" in w.input_panel.source.text() and "chelsea.gif" in w.windowTitle()
     assert not [n for n in w.notifier.history if n.level != "info"]
     # every input the engine reads is one the window opens (one list, the engine's)
@@ -147,11 +148,11 @@ def test_a_labels_file_renames_the_predictions(demo_window, qtbot, tmp_path) -> 
     w = demo_window
     labels = tmp_path / "labels.txt"
     labels.write_text("\n".join(f"thing {i}" for i in range(1000)))
-    with qtbot.waitSignal(w.state.labelsChanged, timeout=1000):
-        w.controller.set_labels(labels)
+    with qtbot.waitSignal(w.state.predictionsChanged, timeout=LOAD_TIMEOUT_MS):
+        w.controller.set_labels(labels)  # the predictions are named again off the GUI thread
     top = w.state.predictions[0]
-    assert w.state.labels_source == str(labels) and top.label == f"thing {top.index}"
-    assert w.input_panel.topk.item(0, 1).text() == f"thing {top.index}"
+    assert w.state.labels_source == str(labels) and top.label == f"thing {top.class_index}"
+    assert w.input_panel.predictions.table.item(0, 1).text() == f"thing {top.class_index}"
     assert w.attribution.target.class_box.itemText(3) == "3: thing 3"
     assert str(labels) in w.model_card.toPlainText()
 
