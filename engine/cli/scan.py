@@ -12,18 +12,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.cancellation import CancelToken
-from engine.cli.options import EXIT_OK, spec_from_args
-from engine.cli.progress import TerminalProgress
-from engine.errors import InputError
-from engine.input_proposal import propose_input_spec
-from engine.model_io import LoadedModel, load_model
-from engine.scan.examples import example_crops, read_examples, write_examples
-from engine.scan.records import ScanSummary
-from engine.scan.runner import ScanRequest, run_scan
-from engine.scan.store import ScanStore
+if TYPE_CHECKING:  # the handlers import the engine: registering the commands stays light
+    from engine.model_io import LoadedModel
+    from engine.scan.records import ScanSummary
+    from engine.scan.runner import ScanRequest
+    from engine.scan.store import ScanStore
 
 
 def _positive(text: str) -> int:
@@ -37,6 +32,11 @@ def _positive(text: str) -> int:
 
 
 def _request(args: argparse.Namespace) -> ScanRequest:
+    from engine.cli.options import spec_from_args
+    from engine.input_proposal import propose_input_spec
+    from engine.model_io import load_model
+    from engine.scan.runner import ScanRequest
+
     model = load_model(args.model)
     spec = spec_from_args(args, propose_input_spec(model).spec)
     layers = None if args.layers in (None, "", "all") else tuple(
@@ -44,7 +44,7 @@ def _request(args: argparse.Namespace) -> ScanRequest:
     return ScanRequest(model=args.model, data=tuple(args.data), out=args.out, layers=layers,
                        k=args.k, batch_size=args.batch_size, shard_size=args.shard_size,
                        preference=args.provider, spec=spec, threads=args.threads,
-                       decode_threads=args.decode_threads)
+                       decode_threads=args.decode_threads, workers=args.workers)
 
 
 def _report(summary: ScanSummary) -> None:
@@ -61,6 +61,11 @@ def _report(summary: ScanSummary) -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from engine.cancellation import CancelToken
+    from engine.cli.options import EXIT_OK
+    from engine.cli.progress import TerminalProgress
+    from engine.scan.runner import run_scan
+
     request = _request(args)
     bar = TerminalProgress()
     token = CancelToken()
@@ -84,6 +89,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _overlay_model(store: ScanStore, args: argparse.Namespace) -> LoadedModel | None:
+    from engine.errors import InputError
+    from engine.model_io import load_model
+
     if args.no_overlay:
         return None
     path = args.model or store.meta.get("model_path", "")
@@ -100,6 +108,11 @@ def _overlay_model(store: ScanStore, args: argparse.Namespace) -> LoadedModel | 
 
 
 def _cmd_examples(args: argparse.Namespace) -> int:
+    from engine.cancellation import CancelToken
+    from engine.cli.options import EXIT_OK
+    from engine.scan.examples import example_crops, read_examples, write_examples
+    from engine.scan.store import ScanStore
+
     store = ScanStore.open(args.scan)
     try:
         examples = read_examples(store, args.layer, args.channel)
@@ -144,14 +157,18 @@ def add_scan_command(subparsers: Any) -> None:
     scan.add_argument("--preset", help="preprocessing preset; default: from the model")
     scan.add_argument("--size", help="input size HxW for models with symbolic height/width")
     scan.add_argument("--resize", choices=["stretch", "letterbox", "center_crop"])
-    scan.add_argument("--threads", type=_positive, help="onnxruntime threads (local scan)")
+    scan.add_argument("--workers", type=_positive,
+                      help="sessions scanning shards side by side (Ray: actors); default: "
+                      "one per core up to 4 cores, then one per 4 cores (Ray: as the cluster "
+                      "allows)")
+    scan.add_argument("--threads", type=_positive,
+                      help="onnxruntime threads per session (local scan); default: the cores "
+                      "shared out")
     scan.add_argument("--decode-threads", type=_positive, help="image decoding threads")
     cluster = scan.add_argument_group("Ray cluster (pip install 'featurescope[cluster]')")
     cluster.add_argument("--ray", metavar="local|ADDRESS",
                          help="scan with Ray actors: 'local' starts a local cluster, an "
                          "address joins a running one")
-    cluster.add_argument("--workers", type=_positive, help="actors (default: as the cluster "
-                         "allows)")
     cluster.add_argument("--cpus-per-worker", type=_positive, default=1,
                          help="CPUs (and onnxruntime threads) per actor")
     cluster.add_argument("--gpus-per-worker", type=float, default=None,

@@ -1,0 +1,289 @@
+"""Process one shard of images: decode (in a thread pool), run, reduce, keep the top-k.
+
+The same :class:`ShardProcessor` runs in the local scan and inside every Ray
+actor, so a shard gives the same bytes wherever it is computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from engine.cancellation import CancelToken
+from engine.errors import EngineError, InputError, ProviderError
+from engine.featuremaps import model_layers, select_layers
+from engine.input_spec import image_input
+from engine.model_io import LoadedModel
+from engine.preprocess import prepare_input
+from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provider_list
+from engine.scan.records import ImageRecord, LayerPartial, ScanPlan, ShardResult, ShardTask
+from engine.scan.reduce_graph import reduce_model
+from engine.scan.topk import RunningStats, TopK
+from engine.session import OptLevel, Session, translate_error
+from engine.types import RunInfo
+
+#: Bytes read at a time while hashing a file.
+_CHUNK = 1 << 20
+_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
+           "basic": "ORT_ENABLE_BASIC", "disabled": "ORT_DISABLE_ALL"}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One image read and preprocessed (``tensor`` is None when unreadable)."""
+
+    record: ImageRecord
+    tensor: np.ndarray | None
+    extra: tuple[tuple[str, np.ndarray], ...] = ()
+
+
+def _file_facts(path: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def decode_image(model: LoadedModel, plan: ScanPlan, index: int, path: str) -> Decoded:
+    """Read, hash and preprocess one image exactly as ``featurescope maps`` does.
+
+    Unreadable files give a record with status ``unreadable`` and a one-line reason.
+    """
+    try:
+        size, sha256 = _file_facts(path)
+    except OSError as exc:
+        reason = f"cannot be read: {exc.strerror or exc}"
+        return Decoded(ImageRecord(index, path, 0, "", "unreadable", reason), None)
+    try:
+        prepared = prepare_input(model.info, path, plan.spec)
+    except EngineError as exc:
+        return Decoded(ImageRecord(index, path, size, sha256, "unreadable", exc.message), None)
+    main = image_input(model.info)
+    feeds = prepared.feed_dict()
+    name = main.name if main is not None else next(iter(feeds))
+    transform = prepared.transform
+    if transform is None:
+        record = ImageRecord(index, path, size, sha256, "ok")
+    else:
+        height, width = transform.original_size
+        record = ImageRecord(index, path, size, sha256, "ok", "", width, height,
+                             transform.scale, transform.offset)
+    extra = tuple((k, v) for k, v in prepared.feeds if k != name)
+    # A model with a fixed batch gets its image repeated by prepare_input: keep one.
+    return Decoded(record, feeds[name][:1], extra)
+
+
+def decode_stream(model: LoadedModel, plan: ScanPlan, items: Iterable[tuple[int, str]],
+                  pool: ThreadPoolExecutor, window: int) -> Generator[Decoded, None, None]:
+    """Decode ``items`` (index, path) in ``pool``, at most ``window`` ahead, in order."""
+    pending: deque[Future[Decoded]] = deque()
+    source = iter(items)
+    try:
+        for index, path in source:
+            pending.append(pool.submit(decode_image, model, plan, index, path))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def scan_session(model: onnx.ModelProto, preference: ProviderPreference, opt_level: OptLevel,
+                 threads: int | None) -> Session:
+    """An onnxruntime session for a scan: a fixed intra-op thread count, no spinning.
+
+    Parameters
+    ----------
+    model
+        The reduced model's proto (or any model, for a like-for-like baseline).
+    preference
+        ``auto``, ``cpu`` or ``cuda``.
+    opt_level
+        Graph optimisation level.
+    threads
+        Intra-op threads (None: onnxruntime's default, one per physical core);
+        actors sharing a node each get their share so they do not oversubscribe it.
+    """
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)
+    providers, reason = provider_list(preference)
+    if preference == "cuda" and CUDA not in providers:
+        raise ProviderError(f"CUDA was requested but cannot be used: {reason}.")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[opt_level])
+    options.log_severity_level = 4
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    # Decoding threads share the cores: onnxruntime's pool must not spin while idle.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # One arena block per tensor, reused, instead of one block planned for all of them:
+    # the same speed here, and about half the memory per session (so more sessions fit).
+    options.enable_mem_pattern = False
+    data = model.SerializeToString()
+    try:
+        session = ort.InferenceSession(data, options, providers=providers)
+    except Exception as exc:
+        if CUDA not in providers or preference == "cuda":
+            raise translate_error(exc, "load") from exc
+        try:
+            session = ort.InferenceSession(data, options, providers=[CPU])
+        except Exception as exc2:
+            raise translate_error(exc2, "load") from exc2
+        reason = f"the CUDA provider failed to initialise ({str(exc).splitlines()[0]})"
+    used = tuple(session.get_providers())
+    provider = used[0] if used else CPU
+    info = RunInfo(provider=provider, providers=used,
+                   fallback_reason=reason if provider != CUDA else "",
+                   device_name=cuda_status().device_name if provider == CUDA else "CPU",
+                   optimization_level=opt_level)
+    return Session(session=session, info=info,
+                   input_names=tuple(i.name for i in session.get_inputs()),
+                   output_names=tuple(o.name for o in session.get_outputs()))
+
+
+def fixed_batch(model: LoadedModel) -> int | None:
+    """The batch size a model's image input demands, or None when it is free."""
+    main = image_input(model.info)
+    if main is None or not main.shape:
+        return None
+    first = main.shape[0]
+    return first if isinstance(first, int) else None
+
+
+class ShardProcessor:
+    """Run shards of a plan: batches through the reduced model, then top-k and statistics.
+
+    Parameters
+    ----------
+    model
+        The loaded model (its sha256 must be the plan's).
+    plan
+        The scan plan.
+    threads
+        Intra-op threads of the session (None: onnxruntime's default).
+    elem_types
+        Element types of the layer tensors, where known.
+    """
+
+    def __init__(self, model: LoadedModel, plan: ScanPlan, threads: int | None = None,
+                 elem_types: dict[str, int] | None = None) -> None:
+        if model.sha256 != plan.model_sha256:
+            raise InputError("The model file differs from the one this scan was started with.")
+        self.model = model
+        self.plan = plan
+        catalogue = model_layers(model)
+        chosen = select_layers(catalogue, [layer.name for layer in plan.layers])
+        self.reduced = reduce_model(model, chosen, elem_types)
+        preference: ProviderPreference = plan.preference  # type: ignore[assignment]
+        self.session = scan_session(self.reduced.proto, preference,
+                                    plan.opt_level, threads)  # type: ignore[arg-type]
+        self.fixed_batch = fixed_batch(model)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that really runs."""
+        return self.session.info.provider
+
+    def run_batch(self, tensors: list[np.ndarray], extra: dict[str, np.ndarray],
+                  cancel: CancelToken | None = None
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per layer (max, y, x, mean), each (n, C), of one batch of image tensors."""
+        n = len(tensors)
+        if self.fixed_batch is not None and n != self.fixed_batch:
+            # A model with a fixed batch gets it full; the repeated rows are dropped.
+            tensors = tensors + [tensors[-1]] * (self.fixed_batch - n) if n < self.fixed_batch \
+                else tensors
+        main = image_input(self.model.info)
+        name = main.name if main is not None else self.session.input_names[0]
+        feeds = {name: np.concatenate(tensors, axis=0), **extra}
+        values = self.session.run(feeds, fetch=list(self.reduced.fetch), cancel=cancel)
+        result = []
+        for reduction, layer in zip(self.reduced.layers, self.plan.layers, strict=True):
+            peak = values[reduction.max].reshape(-1, layer.channels)[:n].astype(np.float32)
+            flat = values[reduction.argmax].reshape(-1, layer.channels)[:n]
+            mean = values[reduction.mean].reshape(-1, layer.channels)[:n].astype(np.float32)
+            y, x = np.divmod(flat, max(1, layer.width))
+            result.append((peak, y.astype(np.int32), x.astype(np.int32), mean))
+        return result
+
+    def process(self, task: ShardTask, decoded: Iterator[Decoded],
+                cancel: CancelToken | None = None) -> ShardResult:
+        """Process the images of ``task``, taking them in order from ``decoded``."""
+        started = time.perf_counter()
+        plan = self.plan
+        topks = [TopK.empty(layer.channels, plan.k) for layer in plan.layers]
+        stats = [RunningStats.empty(layer.channels) for layer in plan.layers]
+        maxima: list[list[np.ndarray]] = [[] for _ in plan.layers]
+        means: list[list[np.ndarray]] = [[] for _ in plan.layers]
+        records: list[ImageRecord] = []
+        batch: list[Decoded] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            indices = np.array([d.record.index for d in batch], np.int64)
+            tensors = [d.tensor for d in batch if d.tensor is not None]
+            outputs = self.run_batch(tensors, dict(batch[0].extra), cancel)
+            for i, (peak, y, x, mean) in enumerate(outputs):
+                topks[i].add(peak, indices, y, x)
+                stats[i].merge(RunningStats.of_batch(peak, mean))
+                maxima[i].append(peak.astype(np.float16))
+                means[i].append(mean.astype(np.float16))
+            batch.clear()
+
+        for expected in task.indices:
+            if cancel is not None:
+                cancel.check()
+            item = next(decoded)
+            if item.record.index != expected:
+                raise RuntimeError(f"decoded image {item.record.index}, expected {expected}")
+            records.append(item.record)
+            if item.tensor is not None:
+                batch.append(item)
+                if len(batch) == plan.batch_size:
+                    flush()
+        flush()
+        layers = tuple(LayerPartial(
+            topk=topks[i], stats=stats[i],
+            maxima=np.concatenate(maxima[i]) if maxima[i] else
+            np.zeros((0, layer.channels), np.float16),
+            means=np.concatenate(means[i]) if means[i] else
+            np.zeros((0, layer.channels), np.float16))
+            for i, layer in enumerate(plan.layers))
+        return ShardResult(shard=task.shard, images=tuple(records), layers=layers,
+                           seconds=time.perf_counter() - started, provider=self.provider)
+
+
+def process_shard(processor: ShardProcessor, task: ShardTask, pool: ThreadPoolExecutor,
+                  window: int, cancel: CancelToken | None = None) -> ShardResult:
+    """Decode (``window`` images ahead) and process one shard on its own, as a Ray actor does."""
+    stream = decode_stream(processor.model, processor.plan, zip(task.indices, task.paths,
+                                                                 strict=True), pool, window)
+    try:
+        return processor.process(task, stream, cancel)
+    finally:
+        stream.close()
+
+
+def default_decode_threads() -> int:
+    """Decoding threads for one process: one per two cores, at most four.
+
+    onnxruntime's threads take the cores; more decoders than that preempt its
+    threads in the middle of a parallel section, which slows every batch down.
+    """
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
