@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app import export
 from app.actions import Actions
+from app.analysis_docks import AnalysisTools
 from app.autosave import Autosaver, Orphan, find_orphans
 from app.controller import Controller
 from app.jobs import JobRunner
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
             dock.toggleViewAction() for dock in (self.layers_dock, self.model_dock,
                                                  self.input_dock, self.channel_dock,
                                                  self.attribution_dock)])
+        self.analysis = AnalysisTools(self)
         self._restore()
         self.autosaver = Autosaver(self.state, autosave_folder,
                                    on_error=lambda exc: self.notifier.error(exc, "Autosave"),
@@ -384,6 +386,7 @@ class MainWindow(QMainWindow):
         self.settings.put("normalization", self.state.normalization)
         self.settings.put("sort", self.state.sort_key)
         self.settings.sync()
+        self.analysis.shutdown()
         self.runner.shutdown(timeout=10.0)
         super().closeEvent(event)
 

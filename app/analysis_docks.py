@@ -1,0 +1,117 @@
+"""The window's dataset and comparison tools: the Dataset dock and File > Compare with....
+
+:class:`AnalysisTools` attaches both to the main window (:class:`AnalysisHost`):
+the Dataset panel follows the open model and the selected channel (its top-k
+examples), opens an example as the input when clicked; Compare with... asks for
+a model B and opens a :class:`~app.compare_window.CompareWindow` on the current
+model and input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QMenuBar
+
+from app.compare_window import CompareWindow
+from app.notify import Notifier
+from app.settings import Settings
+from app.state import AppState
+from app.views.dataset_panel import DatasetPanel
+
+
+class _Menus(Protocol):
+    view_menu: QMenu
+
+
+class AnalysisHost(Protocol):
+    """What the tools need of the main window (it has all of it)."""
+
+    notifier: Notifier
+    settings: Settings
+    state: AppState
+    input_dock: QDockWidget
+    attribution_dock: QDockWidget
+    actions_: _Menus
+
+    def open_paths(self, paths: list[Path]) -> None: ...
+
+    def menuBar(self) -> QMenuBar: ...
+
+    def addDockWidget(self, area: Qt.DockWidgetArea, dock: QDockWidget) -> None: ...
+
+    def tabifyDockWidget(self, first: QDockWidget, second: QDockWidget) -> None: ...
+
+MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
+
+
+class AnalysisTools:
+    """The Dataset dock and the Compare with... action of one window."""
+
+    def __init__(self, window: AnalysisHost) -> None:
+        self.window = window
+        self.panel = DatasetPanel(window.notifier)
+        parent = window if isinstance(window, QMainWindow) else None
+        self.dock = QDockWidget("Dataset", parent)
+        self.dock.setObjectName("dock_dataset")
+        self.dock.setWidget(self.panel)
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        window.tabifyDockWidget(window.attribution_dock, self.dock)
+        window.input_dock.raise_()  # the input stays in front, as the window built it
+        self.compare_windows: list[CompareWindow] = []
+        self.compare_action = QAction("Compare with…", parent)
+        self.compare_action.setToolTip("Open a second model (a new version, an fp16 or int8 "
+                                       "build) and compare it layer by layer with this one")
+        self.compare_action.triggered.connect(self.choose_model_b)
+        file_menu = window.menuBar().actions()[0].menu()
+        if file_menu is not None:
+            file_menu.insertAction(file_menu.actions()[3], self.compare_action)
+        window.actions_.view_menu.addAction(self.dock.toggleViewAction())
+        state = window.state
+        state.modelChanged.connect(self._model_changed)
+        state.channelChanged.connect(self._channel_changed)
+        state.inputChanged.connect(self._update_action)
+        self.panel.openImage.connect(lambda path: window.open_paths([Path(path)]))
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        model = self.window.state.model
+        self.panel.set_model(model.info.path if model is not None else None)
+        self._update_action()
+
+    def _channel_changed(self, channel: int) -> None:
+        layer = self.window.state.layer_name
+        if layer is not None and channel is not None and channel >= 0:
+            self.panel.show_channel(layer, channel)
+
+    def _update_action(self) -> None:
+        state = self.window.state
+        self.compare_action.setEnabled(state.model is not None and state.prepared is not None)
+
+    def choose_model_b(self) -> CompareWindow | None:
+        """Ask for model B and open the comparison window."""
+        parent = self.window if isinstance(self.window, QMainWindow) else None
+        path, _ = QFileDialog.getOpenFileName(parent, "Compare with model",
+                                              self.window.settings.folder("models"),
+                                              MODEL_FILTER)
+        return self.open_comparison(Path(path)) if path else None
+
+    def open_comparison(self, path_b: Path) -> CompareWindow | None:
+        """Compare the current model and input with the model at ``path_b``."""
+        state = self.window.state
+        if state.model is None or state.prepared is None:
+            return None
+        window = CompareWindow(state.model, state.prepared, path_b)
+        window.show()
+        self.compare_windows.append(window)
+        return window
+
+    def shutdown(self) -> None:
+        """Stop the panel's and the comparisons' jobs."""
+        self.panel.shutdown()
+        for window in self.compare_windows:
+            window.close()
+        self.compare_windows.clear()
