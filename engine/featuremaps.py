@@ -82,6 +82,15 @@ def input_shapes_for(model: LoadedModel, height: int, width: int) -> dict[str, t
     return shapes
 
 
+def tensor_shapes(model: LoadedModel, input_shapes: dict[str, tuple[int, ...]]
+                  ) -> dict[str, list[int]]:
+    """Concrete shapes of the graph's tensors (outputs included) for these input shapes,
+    cached per model and input shapes (one shape inference per size, for every caller)."""
+    key = (model.sha256, tuple(sorted(input_shapes.items())))
+    return _CONCRETE.get_or_create(key, lambda: concrete_shapes(model.proto, input_shapes,
+                                                                include_outputs=True))
+
+
 def layers_at_size(model: LoadedModel, input_shapes: dict[str, tuple[int, ...]]
                    ) -> tuple[LayerInfo, ...]:
     """The layer catalogue with every shape made concrete for these input shapes.
@@ -90,9 +99,7 @@ def layers_at_size(model: LoadedModel, input_shapes: dict[str, tuple[int, ...]]
     inference on a concrete input, without running the model; layers whose
     shape inference cannot resolve keep their declared shape.
     """
-    key = (model.sha256, tuple(sorted(input_shapes.items())))
-    shapes = _CONCRETE.get_or_create(key, lambda: concrete_shapes(model.proto, input_shapes,
-                                                                   include_outputs=True))
+    shapes = tensor_shapes(model, input_shapes)
     return tuple(replace(layer, shape=tuple(shapes[layer.tensor]))
                  if layer.tensor in shapes else layer for layer in model_layers(model))
 

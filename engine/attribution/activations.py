@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.bounded_cache import BoundedCache
 from engine.errors import InputError
 from engine.featuremaps import (
     LayerDecoder,
@@ -19,17 +18,14 @@ from engine.featuremaps import (
     exposed_tensors,
     model_layers,
     select_layers,
+    tensor_shapes,
 )
 from engine.graph.constants import ConstantTable
-from engine.graph.shapes import concrete_shapes
 from engine.graph.suffix import topological_nodes
 from engine.model_io import LoadedModel
 from engine.providers import ProviderPreference
 from engine.session import Session, SessionCache
 from engine.types import LayerInfo
-
-_SHAPES: BoundedCache[tuple[str, tuple[tuple[str, tuple[int, ...]], ...]],
-                      dict[str, list[int]]] = BoundedCache(16)
 
 
 @dataclass(frozen=True)
@@ -48,9 +44,7 @@ class Activations:
 def layer_shapes(model: LoadedModel, input_shapes: dict[str, tuple[int, ...]]
                  ) -> dict[str, list[int]]:
     """Concrete tensor shapes for these input shapes (cached per model and shapes)."""
-    key = (model.sha256, tuple(sorted(input_shapes.items())))
-    return _SHAPES.get_or_create(
-        key, lambda: concrete_shapes(model.proto, input_shapes, include_outputs=True))
+    return tensor_shapes(model, input_shapes)
 
 
 def tensor_layer(model: LoadedModel, tensor: str, shape: list[int] | None) -> LayerInfo:

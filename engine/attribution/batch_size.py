@@ -10,13 +10,13 @@ halves the batch (:mod:`engine.attribution.runner`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 from onnx import ModelProto
 
 from engine import budget
+from engine.bounded_cache import BoundedCache
 from engine.budget import (
     BatchMemory,
     estimate_batch_memory,
@@ -31,23 +31,16 @@ CUDA_BATCH = 128
 CPU_CAP = 32
 CUDA_CAP = 256
 
-_ESTIMATES: dict[tuple[object, ...], BatchMemory] = {}
-_LOCK = threading.Lock()
+_ESTIMATES: BoundedCache[tuple[object, ...], BatchMemory] = BoundedCache(32)
 
 
 def _estimate(key: str, proto: ModelProto, feeds: dict[str, np.ndarray],
               batch_inputs: list[str], item_bytes: int) -> BatchMemory:
     shapes = tuple(sorted((n, tuple(v.shape), str(v.dtype)) for n, v in feeds.items()))
     cache_key = (key, shapes, tuple(batch_inputs), item_bytes)
-    with _LOCK:
-        known = _ESTIMATES.get(cache_key)
-    if known is None:
-        known = estimate_batch_memory(proto, feeds, batch_inputs, item_bytes)
-        with _LOCK:
-            if len(_ESTIMATES) > 32:
-                _ESTIMATES.clear()
-            _ESTIMATES[cache_key] = known
-    return known
+    return _ESTIMATES.get_or_create(
+        cache_key, lambda: estimate_batch_memory(proto, feeds, batch_inputs, item_bytes))
+
 
 
 def allowed_bytes(provider: str,

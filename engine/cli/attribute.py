@@ -109,7 +109,7 @@ def choose_target(args: argparse.Namespace, model: LoadedModel, prepared: Prepar
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    prepared = prepare_from_args(args, model)
+    model, prepared = prepare_from_args(args, model)
     chosen = method(args.method)
     target_text, stride = choose_target(args, model, prepared)
     layer = args.layer

@@ -31,7 +31,7 @@ def _metrics(text: str) -> tuple[Metric, ...]:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    prepared = prepare_from_args(args, model)
+    model, prepared = prepare_from_args(args, model)
     target_text, _ = choose_target(args, model, prepared)
     request = AttributionRequest(method=args.method, target=parse_target(target_text),
                                  layer=args.layer, params=tuple(given_params(args).items()),

@@ -18,7 +18,7 @@ from engine.model_io import load_model
 def _cmd_maps(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
-    prepared = prepare_from_args(args, model)
+    model, prepared = prepare_from_args(args, model)
     names = None if args.layers in (None, "all") else [n for n in args.layers.split(",") if n]
     bar = TerminalProgress()
     token = CancelToken()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import InputError
+from engine.input_override import at_input_size
 from engine.input_proposal import propose_input_spec
 from engine.input_spec import apply_preset, validate_spec
 from engine.model_io import LoadedModel
@@ -68,14 +69,19 @@ def spec_from_args(args: argparse.Namespace, base: InputSpec) -> InputSpec:
     return validate_spec(spec)
 
 
-def prepare_from_args(args: argparse.Namespace, model: LoadedModel) -> PreparedInput:
-    """The input prepared with the model's proposed spec and the command line's overrides.
+def prepare_from_args(args: argparse.Namespace, model: LoadedModel
+                      ) -> tuple[LoadedModel, PreparedInput]:
+    """The model (rewritten for ``--size`` where it declares placeholder dims) and the input
+    prepared with the model's proposed spec and the command line's overrides.
 
     The prepared input records why its size and preset were chosen
     (``spec_reason``), which ``maps`` and ``attribute`` write into their manifests.
     """
     proposal = propose_input_spec(model)
     spec = spec_from_args(args, proposal.spec)
+    rewritten = ""
+    if args.size:
+        model, rewritten = at_input_size(model, spec.height, spec.width)
     reasons = dict(proposal.reasons)
     if args.preset:
         reasons["preset"] = f"{args.preset} from --preset"
@@ -83,8 +89,10 @@ def prepare_from_args(args: argparse.Namespace, model: LoadedModel) -> PreparedI
         reasons["size"] = f"{spec.height}x{spec.width} from --size"
     if args.resize:
         reasons["resize"] = f"{spec.resize} from --resize"
+    if rewritten:
+        reasons["size"] = f"{spec.height}x{spec.width} from --size ({rewritten})"
     prepared = prepare_input(model.info, args.input, spec, extra_inputs(args), args.samples)
-    return replace(prepared, spec_reason="; ".join(reasons.values()))
+    return model, replace(prepared, spec_reason="; ".join(reasons.values()))
 
 
 def extra_inputs(args: argparse.Namespace) -> dict[str, str | Path]:

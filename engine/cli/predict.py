@@ -30,7 +30,7 @@ def predictions_json(prepared: PreparedInput, result: Predictions) -> dict[str, 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    prepared = prepare_from_args(args, model)
+    model, prepared = prepare_from_args(args, model)
     token = CancelToken()
     with watchdog(token, args.timeout, "The prediction"):
         labels = model_labels(model.info.path, model.info.metadata_value(LABELS_KEY),

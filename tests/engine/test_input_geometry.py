@@ -132,3 +132,65 @@ def test_ultralytics_names_and_imgsz(tmp_path: Path) -> None:
     proposal = propose_input_spec(model)
     assert (proposal.spec.height, proposal.spec.width) == (320, 256)
     assert proposal.reason("size") == "320x256 from metadata imgsz"
+
+
+def _fully_convolutional(height: int, width: int) -> onnx.ModelProto:
+    """Two convs and a 1x1 score map, declaring a fixed (placeholder) input size."""
+    g = GraphBuilder(3)
+    x = g.op("Relu", [g.conv("image", 3, 4, 3, name="conv1")])
+    score = g.op("Sigmoid", [g.conv(x, 4, 1, 1, name="score")])
+    return make_model(g.graph("fcn", [value_info("image", [1, 3, height, width])],
+                              [value_info("map", [1, 1, height, width])], score))
+
+
+def test_placeholder_dims_of_a_fully_convolutional_graph_are_rewritten(
+        tmp_path: Path, chelsea: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _save(_fully_convolutional(32, 32), tmp_path, "fcn")
+    out = tmp_path / "maps"
+    assert main(["maps", str(path), str(chelsea), "--size", "64x48", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["size"] == [64, 48]
+    assert "declares a 32x32 input; its fully convolutional graph was rewritten to take 64x48" \
+        in manifest["input"]["reason"]
+    shapes = {layer["name"]: layer["shape"] for layer in manifest["layers"]}
+    assert shapes["conv1"] == [1, 4, 64, 48] and shapes["score"] == [1, 1, 64, 48]
+    # the same map as an independent run of the graph with the input dims set by hand
+    model = onnx.load(path)
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 64
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 48
+    model.graph.output[0].type.tensor_type.shape.dim[2].dim_value = 64
+    model.graph.output[0].type.tensor_type.shape.dim[3].dim_value = 48
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    spec = replace(propose_input_spec(load_model(path)).spec, height=64, width=48)
+    from engine.input_override import at_input_size
+
+    loaded, note = at_input_size(load_model(path), 64, 48)
+    assert note
+    feeds = prepare_input(loaded.info, chelsea, spec).feed_dict()
+    expected = session.run(None, feeds)[0][0]
+    entry = next(layer for layer in manifest["layers"] if layer["name"] == "score")
+    np.testing.assert_allclose(np.load(out / entry["files"]["channels"]), expected, rtol=1e-5,
+                               atol=1e-6)
+    capsys.readouterr()
+
+
+def test_a_graph_that_is_not_fully_convolutional_is_refused(
+        tmp_path: Path, chelsea: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _save(_cnn([1, 3, 32, 32]), tmp_path, "fixed")  # conv, pooling, then a Gemm: fine
+    assert main(["maps", str(path), str(chelsea), "--size", "64x64", "--out",
+                 str(tmp_path / "ok")]) == 0  # global pooling makes it size-agnostic
+    g = GraphBuilder(4)
+    x = g.op("Relu", [g.conv("image", 3, 2, 3, name="conv1")])
+    flat = g.op("Reshape", [x, g.const("shape", np.array([1, 2 * 32 * 32], np.int64))])
+    logits = g.op("MatMul", [flat, g.const("w", np.ones((2 * 32 * 32, 3), np.float32))])
+    rigid = make_model(g.graph("rigid", [value_info("image", [1, 3, 32, 32])],
+                                [value_info("logits", [1, 3])], logits))
+    rigid_path = _save(rigid, tmp_path, "rigid")
+    capsys.readouterr()
+    assert main(["maps", str(rigid_path), str(chelsea), "--size", "64x64", "--out",
+                 str(tmp_path / "no")]) == 1
+    err = capsys.readouterr().err
+    assert "declares a 32x32 input and cannot run at 64x64: its graph is not fully " \
+        "convolutional." in err and err.count("\n") == 1
