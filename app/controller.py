@@ -29,6 +29,7 @@ from engine.attribution.types import AttributionRequest, AttributionResult
 from engine.errors import Cancelled, EngineError
 from engine.featuremaps import extract_feature_maps, model_layers
 from engine.heads import Predictions
+from engine.input_override import at_input_size
 from engine.input_proposal import SpecProposal, propose_input_spec
 from engine.model_io import LoadedModel, load_model
 from engine.predictions import LABELS_KEY, find_labels, read_labels
@@ -58,6 +59,8 @@ class _Loaded:
 class _InputResult:
     run: InputRun
     maps: FeatureMaps | None
+    model: LoadedModel | None = None  # the model rewritten for another input size, if it was
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,17 +187,20 @@ class Controller(QObject):
         reason = reason_line(self.spec_reasons())
 
         def work(ctx: JobContext) -> _InputResult:
-            prepared = replace(prepare_input(model.info, image, spec), spec_reason=reason)
+            used, note = at_input_size(model, spec.height, spec.width) if spec is not None \
+                else (model, "")
+            why = f"{reason}; {note}" if note else reason
+            prepared = replace(prepare_input(used.info, image, spec), spec_reason=why)
             ctx.cancel.check()
-            run = run_on_input(model, prepared, labels, preference, ctx.cancel)
+            run = run_on_input(used, prepared, labels, preference, ctx.cancel)
             ctx.cancel.check()
             maps = None
             if any(layer.exposable for layer in run.layers):
-                maps = extract_feature_maps(model, prepared, None, preference,
+                maps = extract_feature_maps(used, prepared, None, preference,
                                             progress=ctx.progress, cancel=ctx.cancel,
                                             request_id=ctx.job_id)
             ctx.cancel.check()
-            return _InputResult(run, maps)
+            return _InputResult(run, maps, used if note else None, note)
 
         return self._submit("maps", work, f"Computing feature maps of {image.name}",
                             supersede_running=True)
@@ -334,7 +340,9 @@ class Controller(QObject):
                 self.state.set_predictions(result.predicted, result.error)
         elif isinstance(result, _InputResult):
             self.notifier.resolve("maps", "input", "predict")
-            self.state.set_input_run(result.run, result.maps)
+            self.state.set_input_run(result.run, result.maps, result.model)
+            if result.note:
+                self.notifier.notify("info", f"Input: {result.note}.", topic="input")
             for warning in result.run.prepared.warnings:
                 self.notifier.notify("info", f"Input: {warning}", topic="input")
             self.mapsReady.emit()

@@ -161,13 +161,17 @@ class AppState(QObject):
         self.predictionsChanged.emit()
         self.targetChanged.emit()
 
-    def set_input_run(self, run: InputRun, maps: FeatureMaps | None) -> None:
+    def set_input_run(self, run: InputRun, maps: FeatureMaps | None,
+                      model: LoadedModel | None = None) -> None:
         """The input as prepared, the layer shapes at its size, what the model predicts on
-        it and its feature maps (None: the model has no layer that can be shown).
+        it and its feature maps (None: the model has no layer that can be shown); ``model``
+        replaces the open one when its input dims were rewritten for the chosen size.
 
         Everything computed from an earlier input is replaced at once, so every view
         shows this input.
         """
+        if model is not None:
+            self.model = model
         self.prepared, self.layers = run.prepared, run.layers
         self.predicted, self.prediction_error = run.predicted, run.error
         self.cam_layers, self.tensors = dict(run.cam_layers), run.tensors
