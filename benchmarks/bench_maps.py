@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,19 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._gpu_common import median_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "models" / "efficientnet_lite0.onnx"
 CHELSEA = ROOT / "resources" / "images" / "chelsea.png"
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up (first run allocates and plans)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_exposed(provider: str, repeats: int) -> dict[str, object]:
@@ -53,9 +44,9 @@ def bench_exposed(provider: str, repeats: int) -> dict[str, object]:
     plain = create_session(model.proto, provider)  # type: ignore[arg-type]
     exposed_model, report = expose_tensors(model.proto, [layer.tensor for layer in layers])
     exposed = create_session(exposed_model, provider)  # type: ignore[arg-type]
-    t_plain = _median_seconds(lambda: plain.run(feeds, plain.output_names[:1]), repeats)
-    t_exposed = _median_seconds(lambda: exposed.run(feeds), repeats)
-    t_full = _median_seconds(
+    t_plain = median_seconds(lambda: plain.run(feeds, plain.output_names[:1]), repeats)
+    t_exposed = median_seconds(lambda: exposed.run(feeds), repeats)
+    t_full = median_seconds(
         lambda: extract_feature_maps(model, prepared, preference=provider), max(3, repeats // 4))
     return {
         "model": DEMO.name, "layers_exposed": len(report.exposed),
