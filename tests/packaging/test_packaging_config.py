@@ -31,7 +31,7 @@ def _pins(lock: str) -> dict[str, str]:
 
 
 def test_version_is_single_sourced():
-    init = (ROOT / "engine" / "__init__.py").read_text()
+    init = (ROOT / "engine" / "version.py").read_text()
     assert f'__version__ = "{PYPROJECT["project"]["version"]}"' in init
 
 
