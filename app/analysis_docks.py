@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QMenuBar
 
+from app.audit_export import AuditExport
 from app.compare_window import CompareWindow
 from app.notify import Notifier
 from app.settings import Settings
@@ -66,9 +67,16 @@ class AnalysisTools:
         self.compare_action.setToolTip("Open a second model (a new version, an fp16 or int8 "
                                        "build) and compare it layer by layer with this one")
         self.compare_action.triggered.connect(self.choose_model_b)
+        self.audit = AuditExport(window.notifier)
+        self.audit_action = QAction("Export audit report…", parent)
+        self.audit_action.setToolTip("Audit the model on the current input: predictions, maps "
+                                     "with deletion/insertion curves, the sanity check and "
+                                     "provenance, as HTML, PDF and JSON")
+        self.audit_action.triggered.connect(self.choose_audit_folder)
         file_menu = window.menuBar().actions()[0].menu()
         if file_menu is not None:
             file_menu.insertAction(file_menu.actions()[3], self.compare_action)
+            file_menu.insertAction(file_menu.actions()[4], self.audit_action)
         window.actions_.view_menu.addAction(self.dock.toggleViewAction())
         state = window.state
         state.modelChanged.connect(self._model_changed)
@@ -89,7 +97,9 @@ class AnalysisTools:
 
     def _update_action(self) -> None:
         state = self.window.state
-        self.compare_action.setEnabled(state.model is not None and state.prepared is not None)
+        ready = state.model is not None and state.prepared is not None
+        self.compare_action.setEnabled(ready)
+        self.audit_action.setEnabled(ready and state.image_path is not None)
 
     def choose_model_b(self) -> CompareWindow | None:
         """Ask for model B and open the comparison window."""
@@ -109,8 +119,24 @@ class AnalysisTools:
         self.compare_windows.append(window)
         return window
 
+    def choose_audit_folder(self) -> None:
+        """Ask for the report's folder and start the audit."""
+        parent = self.window if isinstance(self.window, QMainWindow) else None
+        folder = QFileDialog.getExistingDirectory(parent, "Export audit report into",
+                                                  self.window.settings.folder("exports"))
+        if folder:
+            self.export_audit(Path(folder) / "audit_report")
+
+    def export_audit(self, folder: Path) -> int | None:
+        """Audit the current model on the current input into ``folder``."""
+        state = self.window.state
+        if state.model is None or state.image_path is None:
+            return None
+        return self.audit.start(state.model, state.image_path, folder)
+
     def shutdown(self) -> None:
-        """Stop the panel's and the comparisons' jobs."""
+        """Stop the panel's, the comparisons' and the audit's jobs."""
+        self.audit.shutdown()
         self.panel.shutdown()
         for window in self.compare_windows:
             window.close()

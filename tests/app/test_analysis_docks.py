@@ -35,3 +35,23 @@ def test_dataset_dock_follows_the_model(demo_window) -> None:
     tools = demo_window.analysis
     assert tools.dock.windowTitle() == "Dataset"
     assert tools.dock.toggleViewAction() in demo_window.actions_.view_menu.actions()
+
+
+def test_export_audit_report_writes_html_pdf_and_json(demo_window, qtbot, tmp_path) -> None:
+    import json
+
+    from engine.audit.report import AuditSettings
+
+    tools = demo_window.analysis
+    assert tools.audit_action.isEnabled()
+    written: list[object] = []
+    tools.audit.done = written.append
+    folder = tmp_path / "report"
+    tools.audit.start(demo_window.state.model, demo_window.state.image_path, folder,
+                      AuditSettings(methods=("eigen-cam",), steps=4, cascade=1))
+    qtbot.waitUntil(lambda: bool(written), timeout=120_000)
+    assert sorted(p.name for p in folder.iterdir()) == ["audit.json", "report.html",
+                                                       "report.pdf"]
+    audit = json.loads((folder / "audit.json").read_text())
+    assert audit["images"][0]["predictions"][0]["label"] == "Egyptian cat"
+    assert (folder / "report.pdf").read_bytes().startswith(b"%PDF")
