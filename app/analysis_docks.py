@@ -22,6 +22,7 @@ from app.notify import Notifier
 from app.settings import Settings
 from app.state import AppState
 from app.views.dataset_panel import DatasetPanel
+from app.views.drift_view import DriftView
 
 
 class _Menus(Protocol):
@@ -73,10 +74,17 @@ class AnalysisTools:
                                      "with deletion/insertion curves, the sanity check and "
                                      "provenance, as HTML, PDF and JSON")
         self.audit_action.triggered.connect(self.choose_audit_folder)
+        self.drift_windows: list[QMainWindow] = []
+        self.drift_action = QAction("Drift between scans…", parent)
+        self.drift_action.setToolTip("Choose a reference scan and another scan: the channels "
+                                     "whose activations drift most, with their top examples "
+                                     "from both")
+        self.drift_action.triggered.connect(self.choose_scans)
         file_menu = window.menuBar().actions()[0].menu()
         if file_menu is not None:
             file_menu.insertAction(file_menu.actions()[3], self.compare_action)
             file_menu.insertAction(file_menu.actions()[4], self.audit_action)
+            file_menu.insertAction(file_menu.actions()[5], self.drift_action)
         window.actions_.view_menu.addAction(self.dock.toggleViewAction())
         state = window.state
         state.modelChanged.connect(self._model_changed)
@@ -134,8 +142,36 @@ class AnalysisTools:
             return None
         return self.audit.start(state.model, state.image_path, folder)
 
+    def choose_scans(self) -> None:
+        """Ask for the reference scan and the other scan, then show their drift."""
+        parent = self.window if isinstance(self.window, QMainWindow) else None
+        start = self.window.settings.folder("scans")
+        reference = QFileDialog.getExistingDirectory(parent, "Reference scan (A)", start)
+        if reference:
+            current = QFileDialog.getExistingDirectory(parent, "Scan to compare (B)", reference)
+            if current:
+                self.open_drift(Path(reference), Path(current))
+
+    def open_drift(self, reference: Path, current: Path) -> DriftView:
+        """A window with the drift of scan ``current`` against scan ``reference``."""
+        window = QMainWindow()
+        window.setWindowTitle(f"Drift: {current.name} against {reference.name}")
+        view = DriftView(window)
+        window.setCentralWidget(view)
+        window.resize(1000, 760)
+        window.show()
+        view.set_scans(reference, current)
+        self.drift_windows.append(window)
+        return view
+
     def shutdown(self) -> None:
-        """Stop the panel's, the comparisons' and the audit's jobs."""
+        """Stop the panel's, the comparisons', the drift views' and the audit's jobs."""
+        for window in self.drift_windows:
+            view = window.centralWidget()
+            if isinstance(view, DriftView):
+                view.shutdown()
+            window.close()
+        self.drift_windows.clear()
         self.audit.shutdown()
         self.panel.shutdown()
         for window in self.compare_windows:
