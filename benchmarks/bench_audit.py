@@ -36,6 +36,7 @@ CHELSEA = ROOT / "resources" / "images" / "chelsea.png"
 def curves(provider: str, repeats: int) -> dict[str, Any]:
     """Median seconds of the 450 curve passes (the curves alone, not the attribution before
     them) vs the bound at the same batch size, measured alternately."""
+    from engine.attribution.context import balanced_batch
     from engine.attribution.types import AttributionRequest
     from engine.audit.faithfulness import evaluate
     from engine.model_io import load_model
@@ -49,12 +50,12 @@ def curves(provider: str, repeats: int) -> dict[str, Any]:
     for _ in range(repeats):  # curves and bound interleaved, so load changes hit both
         result = evaluate(model, prepared, request, preference=provider)
         times.append(result.curve_seconds)
-        bounds.append(2 * (result.steps + 1) / network_bound(model, prepared, provider,
-                                                            result.batch_size))
+        used = balanced_batch(result.steps + 1, result.batch_size)  # the batch that ran
+        bounds.append(2 * (result.steps + 1) / network_bound(model, prepared, provider, used))
     assert result is not None
     passes = 2 * (result.steps + 1)
     seconds = float(np.median(times))
-    batch = result.batch_size
+    batch = balanced_batch(result.steps + 1, result.batch_size)
     bound = float(np.median(bounds))
     return {"passes": passes, "steps": result.steps, "batch": batch, "seconds": seconds,
             "bound_s": bound, "over_bound": seconds / bound, "path": result.path,

@@ -179,8 +179,8 @@ class Context:
                 out["classes"] = self.target.class_scores(value)
             return out
 
-        result, size, notes = run_batches(total, self.batch_size, one, self.progress,
-                                          self.cancel, message)
+        size = balanced_batch(total, self.batch_size)
+        result, size, notes = run_batches(total, size, one, self.progress, self.cancel, message)
         self.notes.extend(notes)
         return result["score"], result.get("classes"), size
 
@@ -243,10 +243,20 @@ class Context:
                 result["classes"] = np.asarray(out["fs_classes"], np.float64)
             return result
 
-        result, size, notes = run_batches(total, self.batch_size, one, self.progress,
-                                          self.cancel, message)
+        size = balanced_batch(total, self.batch_size)
+        result, size, notes = run_batches(total, size, one, self.progress, self.cancel, message)
         self.notes.extend(notes)
         return result["score"], result.get("classes"), size
+
+
+def balanced_batch(total: int, batch_size: int) -> int:
+    """The smallest batch that needs as few batches as ``batch_size`` does for ``total``
+    items, so the last (padded) batch wastes as little as possible: 225 items at 32 per
+    batch run as 8 batches of 29 (232 items) instead of 8 of 32 (256)."""
+    if total <= 0 or batch_size <= 1:
+        return max(1, batch_size)
+    batches = -(-total // batch_size)
+    return -(-total // batches)
 
 
 def _batch_inputs(model: LoadedModel, main: str) -> list[str]:
