@@ -185,11 +185,9 @@ def reference_session(model: LoadedModel, layer: LayerInfo | None,
     With a ``layer`` it is the model with that layer exposed (built once and
     cached with the feature-map sessions); without, the unmodified model.
     """
-    plain = cache.get(model.sha256, (), preference, "all", lambda: model.proto) \
-        if layer is None else None
-    if plain is not None:
+    if layer is None:
+        plain = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
         return plain, plain.output_names
-    assert layer is not None
     tensors = exposed_tensors([layer])
     session = cache.get(model.sha256, tuple(tensors), preference, "all",
                         lambda: exposed_model(model, tensors))

@@ -18,9 +18,8 @@ from engine.attribution.method_spec import ParamSpec
 from engine.attribution.registry import METHODS, method, plan_attribution, run_attribution
 from engine.attribution.target_text import parse_target
 from engine.attribution.types import AttributionRequest
-from engine.cancellation import CancelToken, watchdog
 from engine.cli.options import EXIT_OK, add_input_options, prepare_from_args
-from engine.cli.progress import TerminalProgress
+from engine.cli.progress import watched
 from engine.errors import InputError
 from engine.heads import predict
 from engine.model_io import LoadedModel, load_model
@@ -124,14 +123,9 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     bound = "" if plan.exact else "at most "
     sys.stderr.write(f"{chosen.title}{where}: {bound}{plan.passes} forward passes after the "
                      "model's own run\n")
-    bar = TerminalProgress()
-    token = CancelToken()
-    try:
-        with watchdog(token, args.timeout, f"The {chosen.title} attribution"):
-            result = run_attribution(model, prepared, request, args.provider, progress=bar,
-                                     cancel=token)
-    finally:
-        bar.close()
+    with watched(args.timeout, f"The {chosen.title} attribution") as (bar, token):
+        result = run_attribution(model, prepared, request, args.provider, progress=bar,
+                                 cancel=token)
     with atomic_directory(args.out) as folder:
         write_attribution(result, prepared, model.sha256, folder, args.colormap)
     where = f" at layer {result.layer}" if result.layer else ""

@@ -9,9 +9,8 @@ from typing import Any
 from engine.atomic_files import atomic_directory
 from engine.audit.drift import drift_against
 from engine.audit.report import AUDIT_STEPS, AuditSettings, run_audit, write_report
-from engine.cancellation import CancelToken, watchdog
 from engine.cli.options import EXIT_OK
-from engine.cli.progress import TerminalProgress
+from engine.cli.progress import watched
 from engine.model_io import load_model
 from engine.scan.sources import collect_paths
 
@@ -28,13 +27,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     drift = None
     if args.reference_scan:
         drift = drift_against(args.reference_scan, args.model, paths, args.provider)
-    bar = TerminalProgress()
-    token = CancelToken()
-    try:
-        with watchdog(token, args.timeout, "The audit"):
-            audit, assets = run_audit(model, paths, settings, args.provider, bar, token, drift)
-    finally:
-        bar.close()
+    with watched(args.timeout, "The audit") as (bar, token):
+        audit, assets = run_audit(model, paths, settings, args.provider, bar, token, drift)
     with atomic_directory(args.out) as folder:
         write_report(audit, assets, folder)
     summary = "; ".join(f"{name}: " + ", ".join(f"{metric} {value:.4f}" for metric, value

@@ -9,9 +9,8 @@ import sys
 from typing import Any
 
 from engine.atomic_files import atomic_directory
-from engine.cancellation import CancelToken, watchdog
 from engine.cli.options import EXIT_OK, extra_inputs, spec_from_args
-from engine.cli.progress import TerminalProgress
+from engine.cli.progress import watched
 from engine.compare import (
     CompareOptions,
     compare_models,
@@ -79,14 +78,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     budget = None if args.memory_budget is None else int(args.memory_budget * 1e6)
     options = CompareOptions(tolerance=_tolerance(args.tolerance), methods=_methods(args.match),
                              budget_bytes=budget)
-    bar = TerminalProgress()
-    token = CancelToken()
-    try:
-        with watchdog(token, args.timeout, "Comparing the models"):
-            result = compare_models(model_a, model_b, inputs, options, args.provider,
-                                    progress=bar, cancel=token)
-    finally:
-        bar.close()
+    with watched(args.timeout, "Comparing the models") as (bar, token):
+        result = compare_models(model_a, model_b, inputs, options, args.provider,
+                                progress=bar, cancel=token)
     with atomic_directory(args.out) as folder:
         data = write_comparison(result, folder, args.model_a, args.model_b)
     if args.json:

@@ -13,10 +13,9 @@ from engine.attribution.target_text import parse_target
 from engine.attribution.types import AttributionRequest
 from engine.audit.export import metrics_json, write_evaluation
 from engine.audit.faithfulness import METRICS, Metric, evaluate
-from engine.cancellation import CancelToken, watchdog
 from engine.cli.attribute import add_method_flags, choose_target, given_params
 from engine.cli.options import EXIT_OK, add_input_options, prepare_from_args
-from engine.cli.progress import TerminalProgress
+from engine.cli.progress import watched
 from engine.errors import InputError
 from engine.model_io import load_model
 
@@ -36,15 +35,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     request = AttributionRequest(method=args.method, target=parse_target(target_text),
                                  layer=args.layer, params=tuple(given_params(args).items()),
                                  batch_size=args.batch_size)
-    bar = TerminalProgress()
-    token = CancelToken()
-    try:
-        with watchdog(token, args.timeout, "The evaluation"):
-            result = evaluate(model, prepared, request, _metrics(args.metrics), args.steps,
-                              args.score, preference=args.provider, progress=bar,
-                              cancel=token)
-    finally:
-        bar.close()
+    with watched(args.timeout, "The evaluation") as (bar, token):
+        result = evaluate(model, prepared, request, _metrics(args.metrics), args.steps,
+                          args.score, preference=args.provider, progress=bar,
+                          cancel=token)
     if args.out:
         with atomic_directory(args.out) as folder:
             write_evaluation(result, prepared, model.sha256, folder)

@@ -7,9 +7,8 @@ import sys
 from typing import Any
 
 from engine.atomic_files import atomic_directory
-from engine.cancellation import CancelToken, watchdog
 from engine.cli.options import EXIT_OK, add_input_options, prepare_from_args
-from engine.cli.progress import TerminalProgress
+from engine.cli.progress import watched
 from engine.featuremaps import extract_feature_maps
 from engine.maps_export import write_maps
 from engine.model_io import load_model
@@ -20,14 +19,9 @@ def _cmd_maps(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     model, prepared = prepare_from_args(args, model)
     names = None if args.layers in (None, "all") else [n for n in args.layers.split(",") if n]
-    bar = TerminalProgress()
-    token = CancelToken()
-    try:
-        with watchdog(token, args.timeout, "Extracting the feature maps"):
-            result = extract_feature_maps(model, prepared, names, args.provider, progress=bar,
-                                          cancel=token)
-    finally:
-        bar.close()
+    with watched(args.timeout, "Extracting the feature maps") as (bar, token):
+        result = extract_feature_maps(model, prepared, names, args.provider, progress=bar,
+                                      cancel=token)
     with atomic_directory(args.out) as folder:
         write_maps(result, folder, args.colormap)
     check = "passed" if result.check.passed else "FAILED"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
+from engine.cancellation import CancelToken, watchdog
 from engine.types import Progress
 
 
@@ -48,3 +51,19 @@ class TerminalProgress:
             self._stream.write("\n")
             self._stream.flush()
             self._drawn = False
+
+
+@contextlib.contextmanager
+def watched(timeout: float | None, what: str) -> Iterator[tuple[TerminalProgress, CancelToken]]:
+    """A progress bar and a cancel token for one long piece of work under ``--timeout``.
+
+    An overrun raises :class:`engine.errors.OperationTimeout` naming ``what``; the bar
+    is closed however the work ends.
+    """
+    bar = TerminalProgress()
+    token = CancelToken()
+    try:
+        with watchdog(token, timeout, what):
+            yield bar, token
+    finally:
+        bar.close()
