@@ -69,11 +69,16 @@ def test_text_detection_matches_rapidocr(real_model: Callable[[str], Path],
     assert propose_input_spec(model).spec.preset == "paddle"
     ours = predict(model, prepare_input(model.info, image_path, spec), "cpu").items
     our_boxes = np.array([item.box for item in ours])
+    ious = []
     for quad in theirs:
         box = np.array([quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max()])
         best = max(_iou(box, mine) for mine in our_boxes)
         assert best >= 0.9, (box, our_boxes)
+        ious.append(best)
     assert len(ours) == len(theirs)
+    # Measured 0.968 (page) and 0.970 (text); DB's unclip ratio 1.5 instead of 1.6 gives
+    # 0.943 on both, which this catches while the per-box 0.9 above does not.
+    assert float(np.mean(ious)) >= 0.955
 
 
 def test_text_recognition_matches_rapidocr(real_model: Callable[[str], Path],
