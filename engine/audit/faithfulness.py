@@ -33,7 +33,15 @@ from engine.attribution.context import Context
 from engine.attribution.image_tensors import from_spatial, spatial
 from engine.attribution.registry import attribute_in_context
 from engine.attribution.types import AttributionRequest, AttributionResult, ScoreMode
-from engine.audit.step_graphs import COUNTS, RANKS, REPLACEMENT, START, pixel_ranks, steps_graph
+from engine.audit.step_graphs import (
+    COUNTS,
+    RANKS,
+    REPLACEMENT,
+    START,
+    float_ranks,
+    pixel_ranks,
+    steps_graph,
+)
 from engine.cancellation import CancelToken, ProgressCallback, no_progress
 from engine.errors import InputError
 from engine.model_io import LoadedModel
@@ -109,8 +117,13 @@ def _curve_fused(ctx: Context, metric: Metric, ranks: np.ndarray, counts: np.nda
     start, replacement = _ends(metric, ctx)
     geo = ctx.geometry
     shaped = ranks[None, None] if geo.layout == "NCHW" else ranks[None, :, :, None]
-    session = ctx.fused_session("steps", lambda proto, elem, nodes: steps_graph(
-        proto, ctx.main_input, geo, ctx.target.output, elem, nodes))
+    exact_in_float = float_ranks(geo)
+    if exact_in_float:
+        shaped, counts = shaped.astype(np.float32), counts.astype(np.float32)
+    session = ctx.fused_session(
+        "steps" if exact_in_float else "steps-int64",
+        lambda proto, elem, nodes: steps_graph(proto, ctx.main_input, geo, ctx.target.output,
+                                               elem, nodes))
     scores, _, _ = ctx.fused_scores(
         session, len(counts), lambda idx: {COUNTS: counts[idx]}, message=metric,
         constants={RANKS: np.ascontiguousarray(shaped), START: start,

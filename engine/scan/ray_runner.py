@@ -238,7 +238,7 @@ def _drive(ray: Any, pool: _Pool, store: Any, pending: list[int], topks: list[An
         for index in range(len(pool.actors)):
             while (queue and pool.load(index) < IN_FLIGHT_PER_ACTOR
                    and len(ready) + len(pool.busy) < 2 * limit):
-                pool.submit(index, store.task(queue.popleft()))
+                pool.submit(index, store.task(queue.popleft()).under(topks))
         done, _ = ray.wait(list(pool.busy), num_returns=1, timeout=0.25)
         for ref in done:
             shard, index = pool.busy.pop(ref)

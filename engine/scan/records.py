@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -83,11 +84,21 @@ class ScanPlan:
 
 @dataclass(frozen=True)
 class ShardTask:
-    """A run of consecutive images (indices into the sorted path list)."""
+    """A run of consecutive images (indices into the sorted path list).
+
+    ``floors`` (one (C,) array per layer, or empty) are the worst kept top-k
+    keys of the scan when the shard was handed out: candidates at or below them
+    cannot reach the scan's top-k, so the shard does not keep them.
+    """
 
     shard: int
     indices: tuple[int, ...]
     paths: tuple[str, ...]
+    floors: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
+
+    def under(self, topks: Sequence[TopK]) -> ShardTask:
+        """This task with the floors of the scan's current top-k (``topks``, one per layer)."""
+        return replace(self, floors=tuple(topk.worst().copy() for topk in topks))
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,8 @@ def _scan_shards(prepared: PreparedScan, pending: list[int], topks: list[TopK],
                 while queue or running:
                     while queue and len(running) < len(processors):
                         stop.check()
-                        running.append(shards.submit(work, store.task(queue.popleft())))
+                        running.append(shards.submit(
+                            work, store.task(queue.popleft()).under(topks)))
                     result = running.popleft().result()
                     if store.commit(result, topks, stats):
                         progress(meter.report(meter.done + len(result.images)))

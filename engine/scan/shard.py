@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import onnx
@@ -193,6 +194,11 @@ class ShardProcessor:
         self.session = scan_session(self.reduced.proto, preference,
                                     plan.opt_level, threads)  # type: ignore[arg-type]
         self.fixed_batch = fixed_batch(model)
+        #: Where each layer's channels start and end among all layers' side by side.
+        self.bounds = np.cumsum([0, *(layer.channels for layer in plan.layers)])
+        #: The map width of every channel (to split flat arg-max indices into y, x).
+        self.widths = np.concatenate([np.full(layer.channels, max(1, layer.width), np.int64)
+                                      for layer in plan.layers])
 
     @property
     def provider(self) -> str:
@@ -203,6 +209,15 @@ class ShardProcessor:
                   cancel: CancelToken | None = None
                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per layer (max, y, x, mean), each (n, C), of one batch of image tensors."""
+        peak, y, x, mean = self.run_joined(tensors, extra, cancel)
+        cuts = self.bounds
+        return [(peak[:, a:b], y[:, a:b], x[:, a:b], mean[:, a:b])
+                for a, b in pairwise(cuts)]
+
+    def run_joined(self, tensors: list[np.ndarray], extra: dict[str, np.ndarray],
+                   cancel: CancelToken | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(max, y, x, mean) of one batch, each (n, channels of all layers side by side)."""
         n = len(tensors)
         if self.fixed_batch is not None and n != self.fixed_batch:
             # A model with a fixed batch gets it full; the repeated rows are dropped.
@@ -212,24 +227,33 @@ class ShardProcessor:
         name = main.name if main is not None else self.session.input_names[0]
         feeds = {name: np.concatenate(tensors, axis=0), **extra}
         values = self.session.run(feeds, fetch=list(self.reduced.fetch), cancel=cancel)
-        result = []
-        for reduction, layer in zip(self.reduced.layers, self.plan.layers, strict=True):
-            peak = values[reduction.max].reshape(-1, layer.channels)[:n].astype(np.float32)
-            flat = values[reduction.argmax].reshape(-1, layer.channels)[:n]
-            mean = values[reduction.mean].reshape(-1, layer.channels)[:n].astype(np.float32)
-            y, x = np.divmod(flat, max(1, layer.width))
-            result.append((peak, y.astype(np.int32), x.astype(np.int32), mean))
-        return result
+
+        def joined(kind: str, dtype: type) -> np.ndarray:
+            return np.concatenate([
+                values[getattr(r, kind)].reshape(-1, layer.channels)[:n]
+                for r, layer in zip(self.reduced.layers, self.plan.layers, strict=True)],
+                axis=1).astype(dtype, copy=False)
+
+        y, x = np.divmod(joined("argmax", np.int64), self.widths)
+        return (joined("max", np.float32), y.astype(np.int32), x.astype(np.int32),
+                joined("mean", np.float32))
 
     def process(self, task: ShardTask, decoded: Iterator[Decoded],
                 cancel: CancelToken | None = None) -> ShardResult:
-        """Process the images of ``task``, taking them in order from ``decoded``."""
+        """Process the images of ``task``, taking them in order from ``decoded``.
+
+        Every layer's channels are kept side by side in one top-k and one set of
+        statistics (a few array operations per batch, not a few per layer), split
+        into layers at the end.
+        """
         started = time.perf_counter()
         plan = self.plan
-        topks = [TopK.empty(layer.channels, plan.k) for layer in plan.layers]
-        stats = [RunningStats.empty(layer.channels) for layer in plan.layers]
-        maxima: list[list[np.ndarray]] = [[] for _ in plan.layers]
-        means: list[list[np.ndarray]] = [[] for _ in plan.layers]
+        cuts = self.bounds
+        total = int(cuts[-1])
+        topk = TopK.empty(total, plan.k, np.concatenate(task.floors) if task.floors else None)
+        stats = RunningStats.empty(total)
+        maxima: list[np.ndarray] = []
+        means: list[np.ndarray] = []
         records: list[ImageRecord] = []
         batch: list[Decoded] = []
 
@@ -238,12 +262,11 @@ class ShardProcessor:
                 return
             indices = np.array([d.record.index for d in batch], np.int64)
             tensors = [d.tensor for d in batch if d.tensor is not None]
-            outputs = self.run_batch(tensors, dict(batch[0].extra), cancel)
-            for i, (peak, y, x, mean) in enumerate(outputs):
-                topks[i].add(peak, indices, y, x)
-                stats[i].merge(RunningStats.of_batch(peak, mean))
-                maxima[i].append(peak.astype(np.float16))
-                means[i].append(mean.astype(np.float16))
+            peak, y, x, mean = self.run_joined(tensors, dict(batch[0].extra), cancel)
+            topk.add(peak, indices, y, x)
+            stats.merge(RunningStats.of_batch(peak, mean))
+            maxima.append(peak.astype(np.float16))
+            means.append(mean.astype(np.float16))
             batch.clear()
 
         for expected in task.indices:
@@ -258,13 +281,13 @@ class ShardProcessor:
                 if len(batch) == plan.batch_size:
                     flush()
         flush()
+        all_maxima = np.concatenate(maxima) if maxima else np.zeros((0, total), np.float16)
+        all_means = np.concatenate(means) if means else np.zeros((0, total), np.float16)
         layers = tuple(LayerPartial(
-            topk=topks[i], stats=stats[i],
-            maxima=np.concatenate(maxima[i]) if maxima[i] else
-            np.zeros((0, layer.channels), np.float16),
-            means=np.concatenate(means[i]) if means[i] else
-            np.zeros((0, layer.channels), np.float16))
-            for i, layer in enumerate(plan.layers))
+            topk=topk.rows(a, b), stats=stats.rows(a, b),
+            maxima=np.ascontiguousarray(all_maxima[:, a:b]),
+            means=np.ascontiguousarray(all_means[:, a:b]))
+            for a, b in pairwise(cuts))
         return ShardResult(shard=task.shard, images=tuple(records), layers=layers,
                            seconds=time.perf_counter() - started, provider=self.provider)
 

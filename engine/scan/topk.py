@@ -52,6 +52,12 @@ def make_keys(scores: np.ndarray, images: np.ndarray) -> np.ndarray:
     return keys
 
 
+def _pack(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Non-negative int32 locations as one int64 each: y in the high half."""
+    packed: np.ndarray = (y.astype(np.int64) << 32) | x.astype(np.int64)
+    return packed
+
+
 @dataclass
 class TopK:
     """The k best (image, location) of every channel of one layer.
@@ -63,32 +69,52 @@ class TopK:
     keys: np.ndarray
     y: np.ndarray
     x: np.ndarray
+    floor: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, channels: int, k: int) -> TopK:
-        """No candidates yet."""
+    def empty(cls, channels: int, k: int, floor: np.ndarray | None = None) -> TopK:
+        """No candidates yet.
+
+        ``floor`` (C,) holds keys that candidates must beat to be kept: the
+        worst kept keys of a top-k this one will be merged into (see
+        :meth:`worst`). A candidate at or below them can never reach the merged
+        top-k, so leaving it out changes nothing there and saves the work.
+        """
         return cls(np.zeros((channels, k), np.uint64), np.zeros((channels, k), np.int32),
-                   np.zeros((channels, k), np.int32))
+                   np.zeros((channels, k), np.int32),
+                   None if floor is None else np.asarray(floor, np.uint64).copy())
+
+    def rows(self, start: int, stop: int) -> TopK:
+        """A copy of channels ``start:stop`` (e.g. one layer of several side by side)."""
+        return TopK(self.keys[start:stop].copy(), self.y[start:stop].copy(),
+                    self.x[start:stop].copy(),
+                    None if self.floor is None else self.floor[start:stop].copy())
 
     @property
     def k(self) -> int:
         """How many examples are kept per channel."""
         return int(self.keys.shape[1])
 
+    def worst(self) -> np.ndarray:
+        """(C,) the key a candidate must beat to enter: the worst kept key or the floor."""
+        last = self.keys[:, -1]
+        return last if self.floor is None else np.maximum(last, self.floor)
+
     def add(self, scores: np.ndarray, images: np.ndarray, y: np.ndarray, x: np.ndarray) -> None:
         """Offer a batch: ``scores``, ``y``, ``x`` (n, C) for image indices ``images`` (n,)."""
         if len(images) == 0:
             return
-        # A channel can only change where some score reaches its worst kept score
-        # (ties may still win on the image index); the others are never keyed.
-        last = self.keys[:, -1]
-        floor = np.where(last == EMPTY, np.float32(-np.inf),
-                         scores_from_order((last >> np.uint64(32)).astype(np.uint32)))
+        # A channel can only change where some score reaches the score of the key to
+        # beat (ties may still win on the image index); the others are never keyed.
+        worst = self.worst()
+        floor = np.where(worst == EMPTY, np.float32(-np.inf),
+                         scores_from_order((worst >> np.uint64(32)).astype(np.uint32)))
         rows = np.flatnonzero((np.nan_to_num(scores, nan=-np.inf) >= floor).any(axis=0))
         if rows.size == 0:
             return
         keys = np.zeros((self.keys.shape[0], len(images)), np.uint64)
-        keys[rows] = make_keys(np.ascontiguousarray(scores[:, rows].T), images)
+        candidates = make_keys(np.ascontiguousarray(scores[:, rows].T), images)
+        keys[rows] = np.where(candidates > worst[rows, None], candidates, EMPTY)
         self._merge(keys, np.ascontiguousarray(y.T, np.int32), np.ascontiguousarray(x.T, np.int32))
 
     def merge(self, other: TopK) -> None:
@@ -102,15 +128,19 @@ class TopK:
             return
         k = self.k
         all_keys = np.concatenate([self.keys[rows], keys[rows]], axis=1)
-        all_y = np.concatenate([self.y[rows], y[rows]], axis=1)
-        all_x = np.concatenate([self.x[rows], x[rows]], axis=1)
-        inverted = ~all_keys  # ascending order of ~key is descending order of key
-        best = np.argpartition(inverted, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(inverted, best, axis=1), axis=1)
-        chosen = np.take_along_axis(best, order, axis=1)
-        self.keys[rows] = np.take_along_axis(all_keys, chosen, axis=1)
-        self.y[rows] = np.take_along_axis(all_y, chosen, axis=1)
-        self.x[rows] = np.take_along_axis(all_x, chosen, axis=1)
+        # Locations travel as one int64 (y in the high half), gathered once.
+        places = np.concatenate([_pack(self.y[rows], self.x[rows]), _pack(y[rows], x[rows])],
+                                axis=1)
+        width = all_keys.shape[1]
+        # Keys are unique, so sorting ~key ascending is the one descending order of keys.
+        chosen = np.argsort(~all_keys, axis=1)[:, :k]
+        chosen += (np.arange(rows.size) * width)[:, None]
+        kept = all_keys.ravel()[chosen]
+        # Free slots hold no location, whatever was offered.
+        place = np.where(kept == EMPTY, 0, places.ravel()[chosen])
+        self.keys[rows] = kept
+        self.y[rows] = (place >> 32).astype(np.int32)
+        self.x[rows] = (place & 0xFFFFFFFF).astype(np.int32)
 
     def scores(self) -> np.ndarray:
         """(C, k) float32 scores (NaN in free slots)."""
@@ -158,6 +188,11 @@ class RunningStats:
                    scores.max(axis=0) if n else np.full(scores.shape[1], -np.inf, np.float32),
                    (scores > 0).sum(axis=0).astype(np.int64),
                    means.astype(np.float64).mean(axis=0) if n else np.zeros(scores.shape[1]))
+
+    def rows(self, start: int, stop: int) -> RunningStats:
+        """A copy of channels ``start:stop`` (e.g. one layer of several side by side)."""
+        return RunningStats(*(getattr(self, name)[start:stop].copy() for name in (
+            "count", "mean", "m2", "maximum", "fires", "activation")))
 
     def merge(self, other: RunningStats) -> None:
         """Chan's pairwise update with ``other`` (in place)."""

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from engine.attribution.context import balanced_batch
 from engine.attribution.types import Target
 from engine.graph.batching import make_batch_dynamic
 from engine.graph.suffix import extract_suffix
@@ -86,3 +87,28 @@ def test_fp16_model_runs_every_fused_method(tmp_path: Path) -> None:
         assert fused.path == "fused"
         assert np.all(np.isfinite(fused.heatmap))
         np.testing.assert_allclose(fused.heatmap, plain.heatmap, atol=2e-2)
+
+
+def test_balanced_batches_weigh_padding_against_the_number_of_runs() -> None:
+    def cost(total: int, size: int) -> int:  # padded items plus one item's worth per run
+        return -(-total // size) * (size + 1)
+
+    def padded(total: int, size: int) -> int:
+        return -(-total // size) * size - total
+
+    assert balanced_batch(225, 32) == 25  # 9 x 25, nothing padded (8 x 29 pads 7)
+    assert balanced_batch(33, 32) == 17  # 2 x 17 pads 1 (2 x 24 would pad 15)
+    assert balanced_batch(961, 4) == 4  # 3 pads 1 item less but needs 80 more runs
+    assert balanced_batch(10, 32) == 10
+    assert balanced_batch(100, 1) == 1
+    for total in range(1, 300):
+        for budget in range(1, 40):
+            size = balanced_batch(total, budget)
+            assert 1 <= size <= budget
+            # Never more padding than the fewest batches of the budget, evened out...
+            fewest = -(-total // -(-total // budget))
+            assert padded(total, size) <= padded(total, fewest)
+            # ...and no size from 3/4 of the budget up to it is cheaper.
+            if total > budget:
+                for other in range(-(-3 * budget // 4), budget + 1):
+                    assert cost(total, size) <= cost(total, other)

@@ -52,8 +52,13 @@ def test_auc_and_steps_closed_forms() -> None:
     assert ranks.tolist() == [[2, 0], [1, 3]]  # ties by row-major index
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_linear_model_curves_match_the_closed_form(tmp_path: Path, fused: bool) -> None:
+@pytest.mark.parametrize("fused, float_ranks", [(True, True), (True, False), (False, True)],
+                         ids=["fused", "fused-int64-ranks", "numpy"])
+def test_linear_model_curves_match_the_closed_form(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fused: bool, float_ranks: bool) -> None:
+    # Inputs over 2**24 pixels keep int64 ranks and Less/Where: the same curves.
+    monkeypatch.setattr("engine.audit.faithfulness.float_ranks", lambda geometry: float_ranks)
+    monkeypatch.setattr("engine.audit.step_graphs.float_ranks", lambda geometry: float_ranks)
     model = save_and_load(models.linear(), tmp_path, "linear")
     x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
     prepared = npy_input(model, x, tmp_path)

@@ -66,6 +66,36 @@ def test_merging_shards_in_any_order_gives_the_same_top_k() -> None:
     assert np.array_equal(forward.images(), brute_topk(scores, 3)[0])
 
 
+@pytest.mark.parametrize("shard", [4, 9, 40])
+def test_shards_under_the_running_floor_merge_to_the_brute_force_top_k(shard: int) -> None:
+    """Shards that drop candidates at or below the scan's worst kept keys lose nothing.
+
+    Each shard starts from the floor of the merged top-k at the moment it is handed
+    out (two shards in flight: the floor lags one shard behind, as in a real scan).
+    """
+    rng = np.random.default_rng(shard)
+    scores = rng.integers(-4, 5, (120, 7)).astype(np.float32)  # many ties on the floor
+    ys = rng.integers(0, 9, scores.shape).astype(np.int32)
+    xs = rng.integers(0, 9, scores.shape).astype(np.int32)
+    merged = TopK.empty(7, 5)
+    floors = [merged.worst().copy()]
+    dropped = 0
+    for start in range(0, 120, shard):
+        stop = min(120, start + shard)
+        part = TopK.empty(7, 5, floors.pop(0))
+        part.add(scores[start:stop], np.arange(start, stop), ys[start:stop], xs[start:stop])
+        dropped += int((part.keys == 0).sum())
+        floors.append(merged.worst().copy())
+        merged.merge(part)
+    images, best = brute_topk(scores, 5)
+    assert np.array_equal(merged.images(), images)
+    assert np.array_equal(merged.scores(), best)
+    channels = np.arange(7)[:, None]
+    assert np.array_equal(merged.y, ys[images, channels])
+    assert np.array_equal(merged.x, xs[images, channels])
+    assert dropped > 0  # the floors did leave candidates out
+
+
 def test_fewer_images_than_k_leave_free_slots() -> None:
     topk = TopK.empty(2, 4)
     topk.add(np.array([[1.0, 2.0]], np.float32), np.array([7]), np.zeros((1, 2), np.int32),
