@@ -153,3 +153,22 @@ def test_a_map_that_ignores_the_model_fails_the_check(
     assert not check.passed and check.verdict.startswith("FAILED")
     assert check.steps[-1].spearman == pytest.approx(1.0)
 
+
+
+@pytest.mark.parametrize("float_ranks", [True, False], ids=["float32-ranks", "int64-ranks"])
+def test_fused_curves_equal_the_numpy_curves_on_a_channels_last_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, float_ranks: bool) -> None:
+    """The in-graph step images of an NHWC input are the ones numpy builds, to the score."""
+    monkeypatch.setattr("engine.audit.faithfulness.float_ranks", lambda geometry: float_ranks)
+    monkeypatch.setattr("engine.audit.step_graphs.float_ranks", lambda geometry: float_ranks)
+    model = save_and_load(models.nhwc_input(), tmp_path, "nhwc")
+    x = np.random.default_rng(4).standard_normal((1, 32, 32, 3)).astype(np.float32)
+    prepared = npy_input(model, x, tmp_path)
+    request = AttributionRequest("occlusion", params=(("window", (4, 4)), ("stride", (4, 4))))
+    fused = evaluate(model, prepared, request, steps=32, fused=True, preference="cpu")
+    plain = evaluate(model, prepared, request, steps=32, fused=False, preference="cpu")
+    assert fused.path == "fused" and plain.path == "numpy"
+    for metric in ("deletion", "insertion"):
+        np.testing.assert_allclose(fused.curve(metric).scores, plain.curve(metric).scores,
+                                   rtol=1e-5, atol=1e-5)
+        assert len(set(np.round(fused.curve(metric).scores, 4))) > 5  # the curve moves
