@@ -14,7 +14,9 @@
    (from the moment the actors are ready to the last commit): a node's throughput.
 
 Run: ``.venv/bin/python -m benchmarks.bench_scan [--images 96] [--batch-size 8]
-[--memory-images 40] [--ray-workers 2] [--provider cpu]``; prints a table, then JSON.
+[--memory-images 40] [--ray-workers 2] [--provider cpu] [--model demo|resnet50]``; prints a
+table, then JSON. ``--model resnet50`` measures throughput on a compute-bound network (a
+ResNet-50 built from seeded weights by :mod:`benchmarks._resnet50_onnx`).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def photo_set(folder: Path, count: int) -> list[Path]:
     return made
 
 
-def plain_forward(paths: list[Path], batch: int, provider: str) -> dict[str, float]:
+def plain_forward(paths: list[Path], batch: int, provider: str, model_path: Path = DEMO
+                  ) -> dict[str, float]:
     """Images/s of the unmodified model on pre-decoded tensors, and its CPU time per image.
 
     The wall-clock rate uses the engine's usual session; the CPU time a session
@@ -85,7 +88,7 @@ def plain_forward(paths: list[Path], batch: int, provider: str) -> dict[str, flo
     from engine.scan.shard import scan_session
     from engine.session import create_session
 
-    model = load_model(DEMO)
+    model = load_model(model_path)
     spec = propose_input_spec(model).spec
     tensors = [prepare_input(model.info, p, spec).feed_dict()["input"] for p in paths]
     batches = [np.concatenate(tensors[i:i + batch]) for i in range(0, len(tensors), batch)]
@@ -105,7 +108,8 @@ def plain_forward(paths: list[Path], batch: int, provider: str) -> dict[str, flo
             "cpu_ms_per_image": cpu_ms, "provider": session.info.provider}
 
 
-def reduced_forward(paths: list[Path], batch: int, provider: str) -> tuple[float, float]:
+def reduced_forward(paths: list[Path], batch: int, provider: str, model_path: Path = DEMO
+                    ) -> tuple[float, float]:
     """Images/s and CPU ms per image of the reduced graph alone (max, arg-max, mean)."""
     from engine.input_proposal import propose_input_spec
     from engine.model_io import load_model
@@ -113,10 +117,10 @@ def reduced_forward(paths: list[Path], batch: int, provider: str) -> tuple[float
     from engine.scan.plan import make_plan, plan_layers
     from engine.scan.shard import ShardProcessor
 
-    model = load_model(DEMO)
+    model = load_model(model_path)
     spec = propose_input_spec(model).spec
     layers, types = plan_layers(model, None, spec)
-    plan = make_plan(model, str(DEMO), layers, spec, len(paths), "", 16, batch,
+    plan = make_plan(model, str(model_path), layers, spec, len(paths), "", 16, batch,
                      preference=provider)  # type: ignore[arg-type]
     processor = ShardProcessor(model, plan, None, types)
     tensors = [prepare_input(model.info, p, spec).feed_dict()["input"] for p in paths]
@@ -128,7 +132,8 @@ def reduced_forward(paths: list[Path], batch: int, provider: str) -> tuple[float
             (time.process_time() - cpu) / len(paths) * 1e3)
 
 
-def scan_throughput(folder: Path, out: Path, batch: int, provider: str) -> dict[str, float]:
+def scan_throughput(folder: Path, out: Path, batch: int, provider: str,
+                    model_path: Path = DEMO) -> dict[str, float]:
     """Images/s of a whole scan (decode from disk, reduce, top-k, commit)."""
     from engine.scan import ScanRequest, run_scan
 
@@ -139,7 +144,7 @@ def scan_throughput(folder: Path, out: Path, batch: int, provider: str) -> dict[
                       str(report.message), time.process_time()))  # type: ignore[attr-defined]
 
     start = time.perf_counter()
-    summary = run_scan(ScanRequest(str(DEMO), (str(folder),), str(out), k=16,
+    summary = run_scan(ScanRequest(str(model_path), (str(folder),), str(out), k=16,
                                    batch_size=batch, shard_size=4 * batch,
                                    preference=provider),  # type: ignore[arg-type]
                        progress=progress)
@@ -208,17 +213,32 @@ def main() -> int:
     parser.add_argument("--memory-images", type=int, default=40,
                         help="N of the memory check (10N is scanned too); 0 skips it")
     parser.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--model", default="demo", choices=["demo", "resnet50"],
+                        help="the demo (memory-bound EfficientNet-Lite0) or a ResNet-50 built "
+                             "with seeded weights (compute-bound); resnet50 skips the memory "
+                             "and Ray parts")
     parser.add_argument("--ray-workers", type=int, default=os.cpu_count() or 1,
                         help="one-CPU actors of the local Ray run; 0 skips it")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="featurescope-bench-scan-"))
     try:
+        model_path = DEMO
+        if args.model == "resnet50":
+            import onnx
+
+            from benchmarks._resnet50_onnx import build_onnx, make_weights
+
+            model_path = scratch / "resnet50.onnx"
+            onnx.save(build_onnx(make_weights(0)), model_path)
+            args.memory_images, args.ray_workers = 0, 0
         photos = scratch / "photos"
         paths = photo_set(photos, args.images)
-        before = plain_forward(paths, args.batch_size, args.provider)
-        scan = scan_throughput(photos, scratch / "scan", args.batch_size, args.provider)
-        after = plain_forward(paths, args.batch_size, args.provider)
-        reduced, reduced_cpu = reduced_forward(paths, args.batch_size, args.provider)
+        before = plain_forward(paths, args.batch_size, args.provider, model_path)
+        scan = scan_throughput(photos, scratch / "scan", args.batch_size, args.provider,
+                               model_path)
+        after = plain_forward(paths, args.batch_size, args.provider, model_path)
+        reduced, reduced_cpu = reduced_forward(paths, args.batch_size, args.provider,
+                                               model_path)
         cluster = ray_throughput(photos, scratch / "ray", args.batch_size, args.provider,
                                  args.ray_workers) if args.ray_workers else None
         plain = (before["images_per_second"] + after["images_per_second"]) / 2
@@ -227,7 +247,7 @@ def main() -> int:
             "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
                         "cpu": platform.processor() or platform.machine(),
                         "load_average": os.getloadavg()},
-            "model": DEMO.name, "batch_size": args.batch_size, "images": args.images,
+            "model": model_path.name, "batch_size": args.batch_size, "images": args.images,
             "plain_forward_images_per_second": plain,
             "plain_forward_runs": [before["images_per_second"], after["images_per_second"]],
             "reduced_forward_images_per_second": reduced,
@@ -260,7 +280,8 @@ def main() -> int:
             result["memory"] = memory
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"model {DEMO.name}, all {scan['layers']} conv layers ({scan['channels']} channels), "
+    print(f"model {model_path.name}, all {scan['layers']} conv layers "
+          f"({scan['channels']} channels), "
           f"batch {args.batch_size}, {scan['provider']}, {os.cpu_count()} cores")
     print(f"{'what':<52} {'images/s':>10} {'ratio':>7} {'CPU ms/img':>11} {'CPU ratio':>10}")
     rows = [("plain forward, pre-decoded tensors (baseline)", plain, 1.0, plain_cpu, 1.0),
