@@ -132,7 +132,8 @@ class TopK:
         places = np.concatenate([_pack(self.y[rows], self.x[rows]), _pack(y[rows], x[rows])],
                                 axis=1)
         width = all_keys.shape[1]
-        # Keys are unique, so sorting ~key ascending is the one descending order of keys.
+        # Real keys are unique (only free slots share EMPTY, and their order is moot), so
+        # sorting ~key ascending gives the one descending order of keys.
         chosen = np.argsort(~all_keys, axis=1)[:, :k]
         chosen += (np.arange(rows.size) * width)[:, None]
         kept = all_keys.ravel()[chosen]
