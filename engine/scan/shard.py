@@ -189,7 +189,8 @@ class ShardProcessor:
         self.plan = plan
         catalogue = model_layers(model)
         chosen = select_layers(catalogue, [layer.name for layer in plan.layers])
-        self.reduced = reduce_model(model, chosen, elem_types)
+        self.reduced = reduce_model(model, chosen, elem_types,
+                                    {layer.tensor: layer.width for layer in plan.layers})
         preference: ProviderPreference = plan.preference  # type: ignore[assignment]
         self.session = scan_session(self.reduced.proto, preference,
                                     plan.opt_level, threads)  # type: ignore[arg-type]
