@@ -41,7 +41,8 @@ class LayerReduction:
     """The output names of one layer's reductions.
 
     ``max`` float32 ``(N, C, 1)``, ``argmax`` int64 ``(N, C, 1)`` (the first
-    flat row-major index over the map's spatial axes), ``mean`` float32
+    flat row-major index over the map's spatial axes; with ``column``, the row
+    of the first arg-max and ``column`` its column), ``mean`` float32
     ``(N, C, 1[, 1])``.
     """
 
@@ -49,6 +50,7 @@ class LayerReduction:
     max: str
     argmax: str
     mean: str
+    column: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class ReducedModel:
     @property
     def fetch(self) -> tuple[str, ...]:
         """The names of every reduction output, in layer order."""
-        return tuple(name for r in self.layers for name in (r.max, r.argmax, r.mean))
+        return tuple(name for r in self.layers
+                     for name in (r.max, r.argmax, r.mean, r.column) if name)
 
 
 def _dequantize(builder: NodeBuilder, layer: LayerInfo, x: str, elem_type: int,
@@ -89,8 +92,9 @@ def _dequantize(builder: NodeBuilder, layer: LayerInfo, x: str, elem_type: int,
         np.asarray(scale, dtype=np.float32), "scale")])
 
 
-def _first_argmax_topk(builder: NodeBuilder, values: str, index: int) -> tuple[str, str]:
-    """(max, flat first arg-max), each (N, C, 1), by TopK k=1 over the flattened map.
+def _first_argmax_topk(builder: NodeBuilder, values: str, index: int
+                       ) -> tuple[str, str, str]:
+    """(max, flat first arg-max, ""), each (N, C, 1), by TopK k=1 over the flattened map.
 
     TopK returns, per the ONNX spec, the lowest index among equal values.
     """
@@ -99,12 +103,12 @@ def _first_argmax_topk(builder: NodeBuilder, values: str, index: int) -> tuple[s
     builder.nodes.append(helper.make_node(
         "TopK", [flat, builder.const(np.array([1], np.int64), "k")], [peak, argmax],
         name=builder.name("TopK"), axis=2, largest=1, sorted=1))
-    return peak, argmax
+    return peak, argmax, ""
 
 
 def _first_argmax_by_rows(builder: NodeBuilder, values: str, index: int,
-                          width: int) -> tuple[str, str]:
-    """(max, flat first arg-max), each (N, C, 1), of an (N, C, H, ``width``) map, row first.
+                          width: int) -> tuple[str, str, str]:
+    """(max, row, column) of the first arg-max, each (N, C, 1), of an (N, C, H, ``width``) map.
 
     The first arg-max in row-major order lies in the first row that holds the
     maximum, at that row's first maximum; ``ArgMax`` picks first occurrences.
@@ -112,13 +116,12 @@ def _first_argmax_by_rows(builder: NodeBuilder, values: str, index: int,
     rows = builder.reshape(builder.op("MaxPool", [values], kernel_shape=[1, width],
                                       strides=[1, width]), [0, 0, -1])  # (N, C, H)
     peak = builder.reduce("ReduceMax", rows, [2], keepdims=True)
-    row = builder.op("ArgMax", [rows], axis=2, keepdims=1)  # (N, C, 1)
+    row = builder.op("ArgMax", [rows], axis=2, keepdims=1,
+                     output=builder.name(f"argmax{index}"))  # (N, C, 1)
     line = builder.op("GatherND", [values, row], batch_dims=2)  # (N, C, W)
-    column = builder.op("ArgMax", [line], axis=2, keepdims=1)
-    flat = builder.op("Add", [builder.op("Mul", [row, builder.const(
-        np.array(width, np.int64), "width")]), column])
-    return (builder.op("Identity", [peak], output=builder.name(f"max{index}")),
-            builder.op("Identity", [flat], output=builder.name(f"argmax{index}")))
+    column = builder.op("ArgMax", [line], axis=2, keepdims=1,
+                        output=builder.name(f"column{index}"))
+    return builder.op("Identity", [peak], output=builder.name(f"max{index}")), row, column
 
 
 def reduce_model(model: LoadedModel, layers: list[LayerInfo],
@@ -175,12 +178,13 @@ def reduce_model(model: LoadedModel, layers: list[LayerInfo],
         values = _dequantize(builder, layer, layer.tensor, elem, constants, producer_inputs)
         width = (widths or {}).get(layer.tensor)
         if layer.spatial_rank == 2 and width and opset >= ROW_FIRST_OPSET:
-            peak, argmax = _first_argmax_by_rows(builder, values, index, width)
+            peak, argmax, column = _first_argmax_by_rows(builder, values, index, width)
         else:
-            peak, argmax = _first_argmax_topk(builder, values, index)
+            peak, argmax, column = _first_argmax_topk(builder, values, index)
         # GlobalAveragePool reads onnxruntime's blocked layout without a reorder.
         mean = builder.op("GlobalAveragePool", [values], output=builder.name(f"mean{index}"))
-        reductions.append(LayerReduction(layer=layer, max=peak, argmax=argmax, mean=mean))
+        reductions.append(LayerReduction(layer=layer, max=peak, argmax=argmax, mean=mean,
+                                         column=column))
     graph.node.extend(builder.nodes)
     graph.initializer.extend(builder.initializers)
     for r in reductions:
@@ -189,5 +193,7 @@ def reduce_model(model: LoadedModel, layers: list[LayerInfo],
             helper.make_tensor_value_info(r.argmax, TensorProto.INT64, None),
             helper.make_tensor_value_info(r.mean, TensorProto.FLOAT, None),
         ])
+        if r.column:
+            graph.output.append(helper.make_tensor_value_info(r.column, TensorProto.INT64, None))
     return ReducedModel(proto=new, layers=tuple(reductions), original_outputs=original)
 

@@ -25,8 +25,15 @@ from engine.input_spec import image_input
 from engine.model_io import LoadedModel
 from engine.preprocess import prepare_input
 from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provider_list
-from engine.scan.records import ImageRecord, LayerPartial, ScanPlan, ShardResult, ShardTask
-from engine.scan.reduce_graph import reduce_model
+from engine.scan.records import (
+    ImageRecord,
+    LayerPartial,
+    ScanLayer,
+    ScanPlan,
+    ShardResult,
+    ShardTask,
+)
+from engine.scan.reduce_graph import LayerReduction, reduce_model
 from engine.scan.topk import RunningStats, TopK
 from engine.session import OptLevel, Session, translate_error
 from engine.types import RunInfo
@@ -197,9 +204,6 @@ class ShardProcessor:
         self.fixed_batch = fixed_batch(model)
         #: Where each layer's channels start and end among all layers' side by side.
         self.bounds = np.cumsum([0, *(layer.channels for layer in plan.layers)])
-        #: The map width of every channel (to split flat arg-max indices into y, x).
-        self.widths = np.concatenate([np.full(layer.channels, max(1, layer.width), np.int64)
-                                      for layer in plan.layers])
 
     @property
     def provider(self) -> str:
@@ -235,9 +239,17 @@ class ShardProcessor:
                 for r, layer in zip(self.reduced.layers, self.plan.layers, strict=True)],
                 axis=1).astype(dtype, copy=False)
 
-        y, x = np.divmod(joined("argmax", np.int64), self.widths)
-        return (joined("max", np.float32), y.astype(np.int32), x.astype(np.int32),
-                joined("mean", np.float32))
+        def location(r: LayerReduction, layer: ScanLayer) -> tuple[np.ndarray, np.ndarray]:
+            first = values[r.argmax].reshape(-1, layer.channels)[:n]
+            if r.column:  # reduced row first: the row and the column
+                return first, values[r.column].reshape(-1, layer.channels)[:n]
+            return np.divmod(first, max(1, layer.width))  # a flat row-major index
+
+        places = [location(r, layer)
+                  for r, layer in zip(self.reduced.layers, self.plan.layers, strict=True)]
+        y = np.concatenate([p[0] for p in places], axis=1).astype(np.int32)
+        x = np.concatenate([p[1] for p in places], axis=1).astype(np.int32)
+        return joined("max", np.float32), y, x, joined("mean", np.float32)
 
     def process(self, task: ShardTask, decoded: Iterator[Decoded],
                 cancel: CancelToken | None = None) -> ShardResult:
