@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,24 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return db
 
 
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed when the block ends, rolled back when it raises.
+
+    An interruption (Ctrl-C) can land after ``COMMIT`` returned; then there is
+    nothing to roll back, and the interruption itself goes on up, not an error
+    about the rollback.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 class ScanStore:
     """A scan folder opened for writing (scan) or reading (examples).
 
@@ -153,8 +171,7 @@ class ScanStore:
     @staticmethod
     def _initialise(db: sqlite3.Connection, plan: ScanPlan, paths: Sequence[str]) -> None:
         """Everything a new scan starts with, in one transaction."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(db):
             db.executemany("INSERT INTO images (id, path, shard) VALUES (?, ?, ?)",
                            ((i, p, i // plan.shard_size) for i, p in enumerate(paths)))
             for layer in plan.layers:
@@ -168,10 +185,6 @@ class ScanStore:
                 ("plan", plan.to_json()), ("format", FORMAT_VERSION), ("status", "running"),
                 ("model_path", plan.model_path), ("k", str(plan.k)),
                 ("spec", json.dumps(json.loads(plan.to_json())["spec"]))])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     @classmethod
     def open(cls, folder: str | os.PathLike[str]) -> ScanStore:
@@ -314,8 +327,7 @@ class ScanStore:
         for pair in self._vectors:
             for vector in pair:
                 vector.sync()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self.db):
             self.db.executemany(
                 "UPDATE images SET status = ?, reason = ?, size = ?, sha256 = ?, width = ?, "
                 "height = ?, scale_y = ?, scale_x = ?, offset_y = ?, offset_x = ? WHERE id = ?",
@@ -325,17 +337,12 @@ class ScanStore:
                             (result.shard, first, len(images), int(readable.sum())))
             for layer, topk, stat in zip(self.layers, topks, stats, strict=True):
                 _write_state(self.db, layer.index, topk, stat)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return True
 
     def finish(self, topks: list[TopK], stats: list[RunningStats],
                run_meta: dict[str, str]) -> None:
         """Write the readable ``topk`` and ``channel_stats`` tables and mark the scan complete."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self.db):
             self.db.execute("DELETE FROM topk")
             self.db.execute("DELETE FROM channel_stats")
             for layer, topk, stat in zip(self.layers, topks, stats, strict=True):
@@ -345,10 +352,6 @@ class ScanStore:
                                     _stats_rows(layer.index, stat))
             rows = [("status", "complete"), *run_meta.items()]
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         self.meta.update(dict(rows))
 
     # -- reading ---------------------------------------------------------------------

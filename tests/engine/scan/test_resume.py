@@ -76,3 +76,31 @@ def test_an_interrupted_scan_resumes_to_the_uninterrupted_result(big: Detector, 
     assert f"continued after {done} committed shards" in finished.stdout
     assert committed(out) == total
     assert content_digest(out) == content_digest(big.out)
+
+
+class _InterruptedAfterCommit(sqlite3.Connection):
+    """A connection whose COMMIT succeeds and then meets Ctrl-C, as a real one can."""
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        cursor = super().execute(sql, *args)  # type: ignore[arg-type]
+        if sql == "COMMIT":
+            raise KeyboardInterrupt
+        return cursor
+
+
+def test_ctrl_c_right_after_a_commit_stays_an_interruption(tmp_path: Path) -> None:
+    """Not 'cannot rollback - no transaction is active' (exit 1): the scan exits with 130."""
+    from engine.scan.store import _transaction
+
+    db = sqlite3.connect(tmp_path / "t.sqlite", isolation_level=None,
+                         factory=_InterruptedAfterCommit)
+    db.execute("CREATE TABLE t (x)")
+    with pytest.raises(KeyboardInterrupt), _transaction(db):
+        db.execute("INSERT INTO t VALUES (1)")
+    assert not db.in_transaction
+    assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1  # committed, kept
+    with pytest.raises(ZeroDivisionError), _transaction(db):  # a failure inside rolls back
+        db.execute("INSERT INTO t VALUES (2)")
+        raise ZeroDivisionError
+    assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
+    db.close()
