@@ -123,7 +123,7 @@ def _curve_fused(ctx: Context, metric: Metric, ranks: np.ndarray, counts: np.nda
     session = ctx.fused_session(
         "steps" if exact_in_float else "steps-int64",
         lambda proto, elem, nodes: steps_graph(proto, ctx.main_input, geo, ctx.target.output,
-                                               elem, nodes))
+                                               elem, nodes, exact_in_float))
     scores, _, _ = ctx.fused_scores(
         session, len(counts), lambda idx: {COUNTS: counts[idx]}, message=metric,
         constants={RANKS: np.ascontiguousarray(shaped), START: start,

@@ -28,18 +28,20 @@ REPLACEMENT = "fs_replacement"
 
 
 def steps_graph(model: ModelProto, main_input: str, geometry: ImageGeometry, output: str,
-                output_type: int, score_nodes: ScoreBuilder) -> ModelProto:
+                output_type: int, score_nodes: ScoreBuilder,
+                exact_in_float: bool) -> ModelProto:
     """The model with a prefix that applies the first ``count`` ranked pixels of each item.
 
     Inputs ``fs_counts`` [B] and ``fs_ranks`` [1, H, W] (layout-shaped for
-    broadcasting), float32 when :func:`float_ranks` holds, else int64;
+    broadcasting), float32 with ``exact_in_float`` (the caller's
+    :func:`float_ranks`), else int64;
     ``fs_start`` and ``fs_replacement`` [1, ...] in the model's layout.
     Outputs ``fs_score`` [B].
     """
     builder = start_graph(model, [RANKS, COUNTS, START, REPLACEMENT])
     nchw = geometry.layout == "NCHW"
     counts = builder.reshape(COUNTS, [-1, 1, 1, 1])
-    if float_ranks(geometry):
+    if exact_in_float:
         # [B, 1, H, W] or [B, H, W, 1]: 1.0 where rank < count, else 0.0 (exactly).
         mask = builder.op("Clip", [builder.op("Sub", [counts, RANKS]),
                                    builder.const(np.float32(0)), builder.const(np.float32(1))])

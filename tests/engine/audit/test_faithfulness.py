@@ -58,7 +58,6 @@ def test_linear_model_curves_match_the_closed_form(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fused: bool, float_ranks: bool) -> None:
     # Inputs over 2**24 pixels keep int64 ranks and Less/Where: the same curves.
     monkeypatch.setattr("engine.audit.faithfulness.float_ranks", lambda geometry: float_ranks)
-    monkeypatch.setattr("engine.audit.step_graphs.float_ranks", lambda geometry: float_ranks)
     model = save_and_load(models.linear(), tmp_path, "linear")
     x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
     prepared = npy_input(model, x, tmp_path)
@@ -160,7 +159,6 @@ def test_fused_curves_equal_the_numpy_curves_on_a_channels_last_model(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, float_ranks: bool) -> None:
     """The in-graph step images of an NHWC input are the ones numpy builds, to the score."""
     monkeypatch.setattr("engine.audit.faithfulness.float_ranks", lambda geometry: float_ranks)
-    monkeypatch.setattr("engine.audit.step_graphs.float_ranks", lambda geometry: float_ranks)
     model = save_and_load(models.nhwc_input(), tmp_path, "nhwc")
     x = np.random.default_rng(4).standard_normal((1, 32, 32, 3)).astype(np.float32)
     prepared = npy_input(model, x, tmp_path)
