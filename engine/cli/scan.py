@@ -152,7 +152,8 @@ def add_scan_command(subparsers: Any) -> None:
     scan.add_argument("--k", type=_positive, default=16, help="examples kept per channel")
     scan.add_argument("--batch-size", type=_positive, default=8)
     scan.add_argument("--shard-size", type=_positive, default=None,
-                      help="images committed (and sent to a Ray worker) at a time; default 256")
+                      help="images committed (and sent to a Ray worker) at a time; default "
+                           "256, less below 4,096 images so that every worker has shards")
     scan.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
     scan.add_argument("--preset", help="preprocessing preset; default: from the model")
     scan.add_argument("--size", help="input size HxW for models with symbolic height/width")

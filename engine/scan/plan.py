@@ -22,6 +22,10 @@ from engine.types import InputSpec, LayerInfo, PreparedInput
 #: Images per shard (rounded up to whole batches): the unit of work of a Ray
 #: actor and of one committed transaction.
 DEFAULT_SHARD_IMAGES = 256
+#: Smaller datasets are cut into at least this many shards (of at least
+#: ``MIN_SHARD_BATCHES`` batches), so that every session has shards to scan.
+MIN_SHARDS = 16
+MIN_SHARD_BATCHES = 4
 MAX_K = 1024
 MAX_BATCH = 1024
 
@@ -96,6 +100,17 @@ def plan_layers(model: LoadedModel, names: list[str] | None, spec: InputSpec,
     return layers, types
 
 
+def default_shard_size(image_count: int, batch: int) -> int:
+    """Images per shard when none is given: 256, less for small datasets.
+
+    One shard goes to one session at a time, so a dataset of one or two shards would
+    leave the other sessions idle: up to 4,096 images, the dataset is cut into at least
+    16 shards, each at least 4 batches (fewer commits than one per batch).
+    """
+    spread = math.ceil(image_count / MIN_SHARDS)
+    return max(batch, min(DEFAULT_SHARD_IMAGES, max(MIN_SHARD_BATCHES * batch, spread)))
+
+
 def make_plan(model: LoadedModel, model_path: str, layers: tuple[ScanLayer, ...],
               spec: InputSpec, image_count: int, paths_sha256: str, k: int = 16,
               batch_size: int = 8, shard_size: int | None = None,
@@ -121,7 +136,7 @@ def make_plan(model: LoadedModel, model_path: str, layers: tuple[ScanLayer, ...]
         raise InputError("A scan needs one input size for every image; give --resize "
                          "stretch, letterbox or center_crop for this model.")
     batch = fixed_batch(model) or batch_size
-    wanted = shard_size if shard_size is not None else max(batch, DEFAULT_SHARD_IMAGES)
+    wanted = shard_size if shard_size is not None else default_shard_size(image_count, batch)
     if wanted < 1:
         raise InputError(f"The shard size must be at least 1, not {wanted}.")
     shard = batch * math.ceil(wanted / batch)

@@ -38,7 +38,8 @@ class ScanRequest:
     """What to scan, where to, and how.
 
     ``layers`` None scans every exposable conv layer; ``shard_size`` None: 256
-    images. ``workers`` sessions process shards side by side (default:
+    images, less for small datasets (:func:`~engine.scan.plan.default_shard_size`).
+    ``workers`` sessions process shards side by side (default:
     :func:`default_workers`), each with ``threads`` onnxruntime threads (default:
     the cores shared out); ``decode_threads`` decode images for all of them.
     """
