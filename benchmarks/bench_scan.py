@@ -6,7 +6,10 @@
    decoded into tensors, at the same batch size on the same provider. The plain
    forward is timed before and after the scan and averaged, so the ratio holds on a
    shared machine. The forward of the reduced graph alone (no decoding, no top-k, no
-   commits) is timed too, to show where the time goes.
+   commits) is timed too, to show where the time goes, and so are the *floors*: the model
+   with only ``GlobalMaxPool`` per scanned layer, and with ``GlobalMaxPool`` and
+   ``GlobalAveragePool`` (round robin with the plain and the reduced graph; see
+   :mod:`benchmarks._scan_floor`): no in-graph scan can be faster than reading its maps.
 2. **memory**: the peak RSS of ``featurescope scan`` in a fresh process for N and 10N
    images (same layers, k and batch size); it should stay flat (within +50 MB).
 
@@ -132,6 +135,36 @@ def reduced_forward(paths: list[Path], batch: int, provider: str, model_path: Pa
             (time.process_time() - cpu) / len(paths) * 1e3)
 
 
+def graph_floors(paths: list[Path], batch: int, provider: str, model_path: Path = DEMO,
+                 rounds: int = 11) -> dict[str, float]:
+    """Images/s of the plain model, the pooling floors and the reduced graph, round robin.
+
+    One session each, with the scan's settings (onnxruntime's default thread count, no
+    spinning: idle spinning threads of one session would slow the next one down), on the
+    first batch of the photos; see :mod:`benchmarks._scan_floor`.
+    """
+    from benchmarks._scan_floor import floor_variants, time_round_robin
+    from engine.input_proposal import propose_input_spec
+    from engine.model_io import load_model
+    from engine.preprocess import prepare_input
+    from engine.scan.plan import make_plan, plan_layers
+    from engine.scan.shard import ShardProcessor, scan_session
+
+    model = load_model(model_path)
+    spec = propose_input_spec(model).spec
+    layers, types = plan_layers(model, None, spec)
+    plan = make_plan(model, str(model_path), layers, spec, len(paths), "", 16, batch,
+                     preference=provider)  # type: ignore[arg-type]
+    reduced = ShardProcessor(model, plan, None, types).reduced
+    variants = floor_variants(model.proto, reduced.proto,
+                              [r.layer.tensor for r in reduced.layers])
+    sessions = {label: scan_session(proto, provider, "all", None)  # type: ignore[arg-type]
+                for label, proto in variants.items()}
+    feed = {"input": np.concatenate([prepare_input(model.info, p, spec).feed_dict()["input"]
+                                     for p in paths[:batch]])}
+    return time_round_robin(sessions, feed, rounds, runs=max(1, 32 // batch))
+
+
 def scan_throughput(folder: Path, out: Path, batch: int, provider: str,
                     model_path: Path = DEMO) -> dict[str, float]:
     """Images/s of a whole scan (decode from disk, reduce, top-k, commit)."""
@@ -239,6 +272,7 @@ def main() -> int:
         after = plain_forward(paths, args.batch_size, args.provider, model_path)
         reduced, reduced_cpu = reduced_forward(paths, args.batch_size, args.provider,
                                                model_path)
+        floors = graph_floors(paths, args.batch_size, args.provider, model_path)
         cluster = ray_throughput(photos, scratch / "ray", args.batch_size, args.provider,
                                  args.ray_workers) if args.ray_workers else None
         plain = (before["images_per_second"] + after["images_per_second"]) / 2
@@ -259,6 +293,10 @@ def main() -> int:
             "cpu_ratio_scan_vs_plain": plain_cpu / scan["cpu_ms_per_image"],
             "cpu_ratio_reduced_graph_vs_plain": plain_cpu / reduced_cpu,
             "goal_ratio": 0.7,
+            # Round robin, one batch: how far pooling alone (no location) can go.
+            "graph_floors_images_per_second": floors,
+            "graph_floor_ratios": {label: rate / floors["plain"]
+                                   for label, rate in floors.items()},
         }
         if cluster is not None:
             result["ray_local"] = cluster
@@ -300,6 +338,9 @@ def main() -> int:
                      float("nan"), float("nan")))
     for name, rate, ratio, cpu, cpu_ratio in rows:
         print(f"{name:<52} {rate:>10.1f} {ratio:>6.2f}x {cpu:>11.1f} {cpu_ratio:>9.2f}x")
+    print("graph floors, round robin on one batch (images/s, ratio to plain): "
+          + "; ".join(f"{label} {rate:.1f} ({rate / floors['plain']:.2f}x)"
+                      for label, rate in floors.items()))
     if "memory" in result:
         memory = result["memory"]
         print(f"peak RSS: {memory['n']} images {memory['n_run']['peak_rss_mib']:.0f} MiB, "  # type: ignore[index]
