@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._gpu_common import DEMO, DTYPES, error_text
+from benchmarks._gpu_dataset_sections import dataset_lines
 
 
 def environment(sites: list[str]) -> dict[str, Any]:
@@ -131,6 +132,7 @@ def table(report: dict[str, Any]) -> str:
              f"{report['config']['provider']}), {report['total_s']} s; failed: "
              f"{', '.join(report['failed_sections']) or 'none'}", ""]
     lines += _maps_lines(s.get("maps", {}))
+    lines += ["", *dataset_lines(s)]
     lines += ["", *_engine_lines(s)]
     lines += ["", *_library_lines(s)]
     eq = s.get("torch_equivalence", {})

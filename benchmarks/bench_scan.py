@@ -44,15 +44,20 @@ BUNDLED = (ROOT / "resources" / "images" / "chelsea.png",
 FETCHED = ("astronaut", "page", "text")
 
 
-def photo_set(folder: Path, count: int) -> list[Path]:
-    """``count`` files from real photographs: crops, flips and scales, half PNG, half JPEG."""
+def photo_set(folder: Path, count: int, fetched: bool = True) -> list[Path]:
+    """``count`` files from real photographs: crops, flips and scales, half PNG, half JPEG.
+
+    ``fetched`` False uses only the two bundled photos (no download: the GPU machine
+    has no network).
+    """
     from PIL import Image
 
     sources = list(BUNDLED)
     try:
-        from tests.real_models import fetch
+        if fetched:
+            from tests.real_models import fetch
 
-        sources += [fetch(name) for name in FETCHED]
+            sources += [fetch(name) for name in FETCHED]
     except Exception as exc:  # noqa: BLE001 - the bundled photos are enough
         print(f"note: fetched photos unavailable ({exc}); using the bundled ones",
               file=sys.stderr)

@@ -31,6 +31,10 @@ pytorch_grad_cam, captum
     (pytorch-grad-cam leaves hooks on its model), fp32 and ``.half()``; the Pearson
     correlation and max abs difference of their map against the engine's, and the plain
     torch network's bound.
+scan, curves
+    A dataset scan of the demo against the plain forward (goal on the GPU: 0.9x) and the
+    deletion/insertion curves against the network's bound (goal: within 10%); see
+    ``_gpu_dataset_sections``. They run after occlusion, before the torch sections.
 
 Goals (H100-class GPU): Score-CAM and occlusion within 5% of the bound; Score-CAM about
 0.33 s fp32 and at most 0.23 s fp16; occlusion about 0.12 s fp32 and at most 0.08 s fp16.
@@ -45,6 +49,7 @@ the engine's reference run and batch checks count against it.
 
 Modules: this file (command line, section order, budget); ``_gpu_common`` (settings,
 goals, helpers); ``_gpu_engine_sections`` (maps, network, score_cam, occlusion);
+``_gpu_dataset_sections`` (scan, curves);
 ``_gpu_torch_sections`` and ``_gpu_torch_worker`` (the torch sections, in this process or
 another interpreter); ``_gpu_stubs`` (stand-ins for the libraries' unused imports);
 ``_gpu_report`` (environment and tables).
@@ -83,6 +88,7 @@ from benchmarks._gpu_common import (  # noqa: E402
     make_config,
     nested_errors,
 )
+from benchmarks._gpu_dataset_sections import section_curves, section_scan  # noqa: E402
 from benchmarks._gpu_engine_sections import (  # noqa: E402
     section_engine,
     section_maps,
@@ -207,6 +213,8 @@ def run_suite(cfg: Config, args: argparse.Namespace, sites: list[str], workdir: 
             suite.run(name, functools.partial(section_engine, cfg, state, method))
         else:
             suite.fail(name, "needs the network section, which failed")
+    suite.run("scan", lambda: section_scan(cfg))
+    suite.run("curves", lambda: section_curves(cfg))
     run_torch(suite, cfg, args, env, state, sites, workdir)
     return {
         "benchmark": "gpu_suite", "quick": cfg.quick, "config": asdict(cfg),

@@ -113,6 +113,29 @@ def test_occlusion(report: dict[str, Any], dtype: str) -> None:
     assert sec["fp16_vs_fp32_pearson"] > FP16_MIN_PEARSON
 
 
+def test_scan_section_scans_every_demo_layer_on_the_cpu(report: dict[str, Any]) -> None:
+    sec = report["sections"]["scan"]
+    assert sec["images"] == 32 and list(sec["batches"]) == ["8"]
+    row = sec["batches"]["8"]
+    assert row["scan_provider"] == row["plain_provider"] == sec["provider"] == CPU
+    assert row["layers"] == 49  # every conv layer of the demo
+    for key in ("ratio_scan_vs_plain", "ratio_reduced_graph_vs_plain"):
+        assert _positive_finite(row[key])
+    floors = row["floor_ratios"]
+    assert floors["plain"] == 1.0 and all(_positive_finite(v) for v in floors.values())
+    assert sec["goal_ratio"] == 0.7 and sec["goal_met"] == (row["ratio_scan_vs_plain"] >= 0.7)
+    assert "| scan, batch 8 (49 layers, 32 photos) |" in report["_stdout"]
+
+
+def test_curves_section_runs_both_curves_against_the_bound(report: dict[str, Any]) -> None:
+    sec = report["sections"]["curves"]
+    assert sec["provider"] == CPU
+    assert sec["passes"] == 2 * (sec["steps"] + 1)  # deletion and insertion, start included
+    assert 1 <= sec["batch"] <= sec["steps"] + 1
+    assert _positive_finite(sec["over_bound"]) and _positive_finite(sec["bound_s"])
+    assert sec["goal_met"] == (sec["over_bound"] <= sec["goal_over_bound"])
+
+
 def test_torch_sections_skipped_or_checked(report: dict[str, Any]) -> None:
     sections = report["sections"]
     names = ("torch_equivalence", "pytorch_grad_cam", "captum")
