@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.featuremaps import extract_feature_maps
 from engine.input_proposal import propose_input_spec
 from engine.model_io import load_model
-from engine.preprocess import prepare_input
-from engine.scan import ScanRequest, ScanStore, channel_statistics, read_examples, run_scan
+from engine.scan import ScanRequest, ScanStore, channel_statistics, run_scan
 from engine.scan.sources import collect_paths
+from tests.engine.scan._brute_force import assert_top_k_equal, brute_force_peaks
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "page", "text")
 K = 3
@@ -52,34 +51,16 @@ def test_demo_scan_of_real_photos_equals_brute_force(demo_model: Path, photo_fol
     paths = collect_paths([str(photo_folder)])
     assert summary.readable == len(paths) == 15 and summary.layers == 49
     model = load_model(demo_model)
-    spec = propose_input_spec(model).spec
-    maxima: dict[str, list[np.ndarray]] = {}
-    argmax: dict[str, list[np.ndarray]] = {}
-    for path in paths:
-        maps = extract_feature_maps(model, prepare_input(model.info, path, spec))
-        for layer in maps.layers:
-            flat = layer.data.reshape(layer.data.shape[0], -1)
-            maxima.setdefault(layer.layer.name, []).append(flat.max(axis=1))
-            argmax.setdefault(layer.layer.name, []).append(flat.argmax(axis=1))
+    maxima, argmax = brute_force_peaks(model, paths, propose_input_spec(model).spec)
     store = ScanStore.open(out)
     try:
         for layer in store.layers:
-            scores = np.stack(maxima[layer.name])
-            first = np.stack(argmax[layer.name])
+            scores = maxima[layer.name]
             stats = channel_statistics(store, layer.name)
             np.testing.assert_array_equal(stats.maximum, scores.max(axis=0))
             np.testing.assert_allclose(stats.mean, scores.astype(np.float64).mean(axis=0),
                                        rtol=1e-12)
-            for channel in range(layer.channels):
-                examples = read_examples(store, layer.name, channel)
-                ranked = sorted(range(len(paths)), key=lambda i: (-scores[i, channel], i))[:K]
-                # The in-graph reductions reproduce the maps exactly (same kernels).
-                assert [e.image for e in examples] == ranked
-                assert [e.score for e in examples] == scores[ranked, channel].tolist()
-                assert [e.y * layer.width + e.x for e in examples] == \
-                    first[ranked, channel].tolist()
-                for example in examples:
-                    x0, y0, x1, y1 = example.box
-                    assert 0 <= x0 < x1 and 0 <= y0 < y1
+            # The in-graph reductions reproduce the maps exactly (same kernels).
+            assert_top_k_equal(store, layer, scores, argmax[layer.name], K)
     finally:
         store.close()

@@ -18,12 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.featuremaps import extract_feature_maps
 from engine.input_proposal import propose_input_spec
 from engine.model_io import load_model
-from engine.preprocess import prepare_input
-from engine.scan import ScanRequest, ScanStore, channel_statistics, read_examples, run_scan
+from engine.scan import ScanRequest, ScanStore, channel_statistics, run_scan
 from engine.scan.sources import collect_paths
+from tests.engine.scan._brute_force import assert_top_k_equal, brute_force_peaks
 
 K = 2
 #: (real model, resize override): the recogniser needs one input size for a scan.
@@ -60,28 +59,14 @@ def test_vendor_scan_equals_brute_force(name: str, resize: str | None,
                                    k=K, batch_size=2, preference="cpu", spec=spec))
     paths = collect_paths([str(six_photos)])
     assert summary.readable == len(paths) == 6 and summary.layers > 0
-    maxima: dict[str, list[np.ndarray]] = {}
-    argmax: dict[str, list[np.ndarray]] = {}
-    for image in paths:
-        maps = extract_feature_maps(model, prepare_input(model.info, image, spec))
-        for layer in maps.layers:
-            flat = layer.data.reshape(layer.data.shape[0], -1)
-            maxima.setdefault(layer.layer.name, []).append(flat.max(axis=1))
-            argmax.setdefault(layer.layer.name, []).append(flat.argmax(axis=1))
+    maxima, argmax = brute_force_peaks(model, paths, spec)
     store = ScanStore.open(tmp_path / "scan")
     try:
         assert {layer.name for layer in store.layers} <= set(maxima)
         for layer in store.layers:
-            scores = np.stack(maxima[layer.name]).astype(np.float32)
-            first = np.stack(argmax[layer.name])
+            scores = maxima[layer.name]
             np.testing.assert_array_equal(channel_statistics(store, layer.name).maximum,
                                           scores.max(axis=0))
-            for channel in range(layer.channels):
-                examples = read_examples(store, layer.name, channel)
-                ranked = sorted(range(len(paths)), key=lambda i: (-scores[i, channel], i))[:K]
-                assert [e.image for e in examples] == ranked, (layer.name, channel)
-                assert [e.score for e in examples] == scores[ranked, channel].tolist()
-                assert [e.y * layer.width + e.x for e in examples] == \
-                    first[ranked, channel].tolist(), (layer.name, channel)
+            assert_top_k_equal(store, layer, scores, argmax[layer.name], K)
     finally:
         store.close()
