@@ -125,8 +125,11 @@ class _Pool:
     def __init__(self, ray: Any, plan: ScanPlan, elem_types: dict[str, int],
                  options: RayOptions, count: int) -> None:
         self.ray = ray
-        # onnxruntime takes the actor's CPUs; decoders are kept to half of them.
-        decode = options.decode_threads or max(1, options.cpus_per_worker // 2)
+        # On the CPU onnxruntime takes the actor's CPUs and decoders get half of them;
+        # a GPU actor's session needs one CPU, and decoding, the limit there, the rest.
+        decode = options.decode_threads or (
+            max(1, options.cpus_per_worker - 1) if options.gpus_per_worker > 0
+            else max(1, options.cpus_per_worker // 2))
         self.factory = ray.remote(ScanActor).options(
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker,
             max_restarts=3, max_task_retries=3)

@@ -19,7 +19,7 @@ from engine.input_proposal import propose_input_spec
 from engine.input_spec import image_input, validate_spec
 from engine.model_io import LoadedModel, load_model
 from engine.preprocess import prepare_input
-from engine.providers import ProviderPreference
+from engine.providers import CUDA, ProviderPreference
 from engine.scan.plan import make_plan, plan_layers
 from engine.scan.records import ScanPlan, ScanSummary, ShardResult, ShardTask
 from engine.scan.shard import ShardProcessor, default_decode_threads, process_shard
@@ -259,7 +259,9 @@ def run_scan(request: ScanRequest, progress: ProgressCallback = no_progress,
             processors = [processor] + [
                 ShardProcessor(prepared.model, plan, threads, prepared.elem_types)
                 for _ in range(workers - 1)]
-            decoders = request.decode_threads or default_decode_threads()
+            on_gpu = processor.provider == CUDA
+            decoders = request.decode_threads or default_decode_threads(
+                workers if on_gpu else 0)
             with ThreadPoolExecutor(decoders, thread_name_prefix="featurescope-decode") as pool:
                 _scan_shards(prepared, pending, topks, stats, processors, pool, decoders, meter,
                              progress, token)

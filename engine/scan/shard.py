@@ -316,10 +316,20 @@ def process_shard(processor: ShardProcessor, task: ShardTask, pool: ThreadPoolEx
         stream.close()
 
 
-def default_decode_threads() -> int:
-    """Decoding threads for one process: one per two cores, at most four.
+#: Most decoding threads of one process on the GPU.
+MAX_GPU_DECODERS = 16
 
-    onnxruntime's threads take the cores; more decoders than that preempt its
-    threads in the middle of a parallel section, which slows every batch down.
+
+def default_decode_threads(gpu_sessions: int = 0) -> int:
+    """Decoding threads for one process.
+
+    On the CPU: one per two cores, at most four; onnxruntime's threads take the
+    cores, and more decoders preempt them in the middle of a parallel section,
+    which slows every batch down. With ``gpu_sessions`` sessions on the GPU the
+    cores are free but for one per session (launches and copies), and decoding
+    is what limits a scan: every other core decodes, at most 16.
     """
-    return max(1, min(4, (os.cpu_count() or 1) // 2))
+    cores = os.cpu_count() or 1
+    if gpu_sessions:
+        return max(1, min(MAX_GPU_DECODERS, cores - gpu_sessions))
+    return max(1, min(4, cores // 2))

@@ -1,9 +1,12 @@
-"""The default shard size: small datasets are cut finely enough to keep every session busy."""
+"""A scan's defaults: shard size (small datasets keep every session busy) and decoders."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
+
+from engine.scan import shard
 from engine.scan.plan import DEFAULT_SHARD_IMAGES, default_shard_size
 
 
@@ -32,3 +35,13 @@ def test_the_demo_photo_folder_gets_two_workers_worth_of_shards() -> None:
     assert default_shard_size(2000, 8) == 125
     assert default_shard_size(5, 1) == 4
     assert default_shard_size(3, 1024) == 1024
+
+
+@pytest.mark.parametrize(("cores", "gpu_sessions", "decoders"), [
+    (2, 0, 1), (4, 0, 2), (16, 0, 4), (64, 0, 4),  # CPU: half the cores, at most 4
+    (2, 1, 1), (16, 4, 12), (8, 1, 7), (64, 8, 16), (4, 8, 1),  # GPU: the cores left over
+])
+def test_decoders_share_the_cores_with_onnxruntime(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                   gpu_sessions: int, decoders: int) -> None:
+    monkeypatch.setattr(shard.os, "cpu_count", lambda: cores)
+    assert shard.default_decode_threads(gpu_sessions) == decoders
