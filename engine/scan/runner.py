@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Queue
@@ -24,7 +27,7 @@ from engine.scan.plan import make_plan, plan_layers
 from engine.scan.records import ScanPlan, ScanSummary, ShardResult, ShardTask
 from engine.scan.shard import ShardProcessor, default_decode_threads, process_shard
 from engine.scan.sources import collect_paths, paths_digest
-from engine.scan.store import ScanStore
+from engine.scan.store import DB_NAME, ScanStore
 from engine.scan.topk import RunningStats, TopK
 from engine.session import OPT_LEVELS, SessionCache
 from engine.types import InputSpec, Progress
@@ -135,6 +138,25 @@ def verified_processor(model: LoadedModel, plan: ScanPlan, paths: list[str],
                        "; ".join(notes))
 
 
+def stored_shard_size(folder: str | os.PathLike[str]) -> int | None:
+    """The shard size of the scan already in ``folder``, or None when there is none.
+
+    Defaults may change between versions (or with the image count); a scan that is
+    continued keeps the shards it was started with. A database that cannot be read
+    gives None here and is reported when the scan opens it.
+    """
+    path = Path(folder) / DB_NAME
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'plan'").fetchone()
+        size = json.loads(row[0])["shard_size"] if row else None
+    except (sqlite3.Error, ValueError, KeyError, TypeError):
+        return None
+    return size if isinstance(size, int) and size > 0 else None
+
+
 def prepare_scan(request: ScanRequest, build_processor: bool = True) -> PreparedScan:
     """Collect the paths, plan the scan, check the reductions and open the store.
 
@@ -148,8 +170,10 @@ def prepare_scan(request: ScanRequest, build_processor: bool = True) -> Prepared
     spec = validate_spec(request.spec or propose_input_spec(model).spec)
     names = list(request.layers) if request.layers else None
     layers, types = plan_layers(model, names, spec, request.preference)
+    # Repeating a command without --shard-size continues its scan with the scan's shards.
+    shard_size = request.shard_size or stored_shard_size(request.out)
     plan = make_plan(model, str(Path(request.model).absolute()), layers, spec, len(paths),
-                     paths_digest(paths), request.k, request.batch_size, request.shard_size,
+                     paths_digest(paths), request.k, request.batch_size, shard_size,
                      request.preference)
     threads = request.threads or worker_threads(request.workers or default_workers())
     processor, plan, notes = verified_processor(model, plan, paths, types, threads) \

@@ -104,3 +104,19 @@ def test_ctrl_c_right_after_a_commit_stays_an_interruption(tmp_path: Path) -> No
         raise ZeroDivisionError
     assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1
     db.close()
+
+
+def test_a_repeat_without_shard_size_continues_with_the_scans_own_shards(
+        big: Detector, tmp_path: Path) -> None:
+    """The default shard size (10 images here) differs from the scan's 4: the scan's wins."""
+    out = tmp_path / "scan"
+    assert interrupt(big, out, signal.SIGKILL, after=3) == -signal.SIGKILL
+    done = committed(out)
+    argv = command(big, out)
+    at = argv.index("--shard-size")
+    repeat = argv[:at] + argv[at + 2:]
+    finished = subprocess.run(repeat, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=Path(__file__).parents[3], check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert f"continued after {done} committed shards" in finished.stdout
+    assert content_digest(out) == content_digest(big.out)
