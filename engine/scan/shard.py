@@ -28,12 +28,11 @@ from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provide
 from engine.scan.records import (
     ImageRecord,
     LayerPartial,
-    ScanLayer,
     ScanPlan,
     ShardResult,
     ShardTask,
 )
-from engine.scan.reduce_graph import LayerReduction, reduce_model
+from engine.scan.reduce_graph import reduce_model
 from engine.scan.topk import RunningStats, TopK
 from engine.session import OptLevel, Session, translate_error
 from engine.types import RunInfo
@@ -231,25 +230,12 @@ class ShardProcessor:
         main = image_input(self.model.info)
         name = main.name if main is not None else self.session.input_names[0]
         feeds = {name: np.concatenate(tensors, axis=0), **extra}
-        values = self.session.run(feeds, fetch=list(self.reduced.fetch), cancel=cancel)
-
-        def joined(kind: str, dtype: type) -> np.ndarray:
-            return np.concatenate([
-                values[getattr(r, kind)].reshape(-1, layer.channels)[:n]
-                for r, layer in zip(self.reduced.layers, self.plan.layers, strict=True)],
-                axis=1).astype(dtype, copy=False)
-
-        def location(r: LayerReduction, layer: ScanLayer) -> tuple[np.ndarray, np.ndarray]:
-            first = values[r.argmax].reshape(-1, layer.channels)[:n]
-            if r.column:  # reduced row first: the row and the column
-                return first, values[r.column].reshape(-1, layer.channels)[:n]
-            return np.divmod(first, max(1, layer.width))  # a flat row-major index
-
-        places = [location(r, layer)
-                  for r, layer in zip(self.reduced.layers, self.plan.layers, strict=True)]
-        y = np.concatenate([p[0] for p in places], axis=1).astype(np.int32)
-        x = np.concatenate([p[1] for p in places], axis=1).astype(np.int32)
-        return joined("max", np.float32), y, x, joined("mean", np.float32)
+        out = self.session.run(feeds, fetch=list(self.reduced.fetch), cancel=cancel)
+        total = int(self.bounds[-1])
+        values = out[self.reduced.values][:n]  # maxima, then means
+        places = out[self.reduced.places][:n]  # rows, then columns
+        return (values[:, :total], places[:, :total].astype(np.int32),
+                places[:, total:].astype(np.int32), values[:, total:])
 
     def process(self, task: ShardTask, decoded: Iterator[Decoded],
                 cancel: CancelToken | None = None) -> ShardResult:

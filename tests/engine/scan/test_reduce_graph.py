@@ -35,9 +35,10 @@ def test_reductions_give_the_first_arg_max_in_row_major_order(tmp_path: Path,
     layers = select_layers(model_layers(model), None)
     assert len(layers) == 1 and layers[0].spatial_rank == 2
     reduced = reduce_model(model, layers, {layers[0].tensor: TensorProto.FLOAT},
-                           {layers[0].tensor: 7} if row_first else None)
+                           {layers[0].tensor: 7}, row_first=row_first)
     ops = {node.op_type for node in reduced.proto.graph.node}
     assert ("GatherND" in ops) == row_first and ("TopK" in ops) != row_first
+    assert [o.name for o in reduced.proto.graph.output][-2:] == list(reduced.fetch)
     # Small integers: maxima tie within rows, across rows and (all zeros) everywhere.
     rng = np.random.default_rng(0)
     x = rng.integers(-3, 3, (16, 3, 9, 7)).astype(np.float32)
@@ -45,18 +46,56 @@ def test_reductions_give_the_first_arg_max_in_row_major_order(tmp_path: Path,
     x[1, 1] = 2.0  # a saturated map
     session = create_session(reduced.proto, "cpu")
     out = session.run({"x": x}, fetch=list(reduced.fetch))
-    r = reduced.layers[0]
+    values, places = out[reduced.values], out[reduced.places]
+    assert values.dtype == np.float32 and places.dtype == np.int64
+    assert values.shape == places.shape == (16, 6)  # 3 channels: maxima|means, rows|columns
     maps = np.maximum(x, 0).reshape(16, 3, -1)
-    np.testing.assert_array_equal(out[r.max].reshape(16, 3), maps.max(axis=2))
+    np.testing.assert_array_equal(values[:, :3], maps.max(axis=2))
     first = maps.argmax(axis=2)
-    if row_first:  # the row and the column of the first arg-max
-        np.testing.assert_array_equal(out[r.argmax].reshape(16, 3), first // 7)
-        np.testing.assert_array_equal(out[r.column].reshape(16, 3), first % 7)
-    else:  # the flat row-major index
-        assert not r.column
-        np.testing.assert_array_equal(out[r.argmax].reshape(16, 3), first)
-    np.testing.assert_allclose(out[r.mean].reshape(16, 3), maps.mean(axis=2), rtol=1e-6)
+    np.testing.assert_array_equal(places[:, :3], first // 7)  # the row of the first arg-max
+    np.testing.assert_array_equal(places[:, 3:], first % 7)  # and its column
+    np.testing.assert_allclose(values[:, 3:], maps.mean(axis=2), rtol=1e-6)
     ties_across_rows = sum(
         int((maps[n, c].reshape(9, 7).max(axis=1) == maps[n, c].max()).sum() > 1)
         for n in range(16) for c in range(3))
     assert ties_across_rows > 20  # the case row and column maxima alone get wrong
+
+
+def _two_layer_model() -> onnx.ModelProto:
+    """x [N, 2, 5] -> Relu(Conv1d identity) = a, then Conv2d over [N, 2, 4, 6] input z = b."""
+    eye1 = numpy_helper.from_array(np.eye(2, dtype=np.float32).reshape(2, 2, 1), "w1")
+    eye2 = numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1d"),
+             helper.make_node("Conv", ["z", "w2"], ["b"], name="conv2d")]
+    graph = helper.make_graph(nodes, "two", [value_info("x", ["batch", 2, 5]),
+                                             value_info("z", ["batch", 3, 4, 6])],
+                              [value_info("a", ["batch", 2, 5]),
+                               value_info("b", ["batch", 3, 4, 6])], [eye1, eye2])
+    return make_model(graph)
+
+
+@pytest.mark.parametrize("widths", [True, False], ids=["widths-given", "widths-unknown"])
+def test_layers_are_packed_side_by_side_in_layer_order(tmp_path: Path, widths: bool) -> None:
+    """A 1-D and a 2-D layer: maxima|means and rows|columns, layer after layer, vs numpy."""
+    path = tmp_path / "two.onnx"
+    onnx.save(_two_layer_model(), path)
+    model = load_model(path)
+    layers = select_layers(model_layers(model), None)
+    assert [layer.spatial_rank for layer in layers] == [1, 2]
+    reduced = reduce_model(model, layers, None,
+                           {layers[0].tensor: 5, layers[1].tensor: 6} if widths else None)
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2, 3, (4, 2, 5)).astype(np.float32)
+    z = rng.integers(-2, 3, (4, 3, 4, 6)).astype(np.float32)
+    out = create_session(reduced.proto, "cpu").run({"x": x, "z": z}, fetch=list(reduced.fetch))
+    values, places = out[reduced.values], out[reduced.places]
+    flat = [x, z.reshape(4, 3, -1)]
+    maxima = np.concatenate([m.max(axis=2) for m in flat], axis=1)
+    first = [m.argmax(axis=2) for m in flat]
+    rows = np.concatenate([np.zeros_like(first[0]), first[1] // 6], axis=1)
+    columns = np.concatenate([first[0], first[1] % 6], axis=1)
+    means = np.concatenate([m.mean(axis=2) for m in flat], axis=1)
+    np.testing.assert_array_equal(values[:, :5], maxima)
+    np.testing.assert_allclose(values[:, 5:], means, rtol=1e-6)
+    np.testing.assert_array_equal(places[:, :5], rows)
+    np.testing.assert_array_equal(places[:, 5:], columns)
