@@ -280,18 +280,30 @@ def _batch_inputs(model: LoadedModel, main: str) -> list[str]:
 
 def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[str],
           preference: ProviderPreference, cache: SessionCache, single: bool) -> BatchPlan:
+    """How perturbed inputs run: the model as it is (``dynamic``), with its batch made
+    dynamic and verified (``rewritten``), or one pass at a time (``single``).
+
+    A model declaring a fixed batch above 1 cannot run one item at a time as it is, so
+    even ``single`` runs on its verified rewrite.
+
+    Raises
+    ------
+    InputError
+        A fixed batch above 1 that cannot be made dynamic.
+    """
     key = (model.sha256, ",".join(batch_inputs), preference)
+    main_dim = next(t.shape[0] for t in model.info.inputs if t.name == batch_inputs[0])
+    many = isinstance(main_dim, int) and main_dim > 1
     known = _PLANS.get(key)
     if known is not None:
         return BatchPlan(known.proto, "single", known.key, ()) if single else known
-    if single:
+    if single and not many:
         return BatchPlan(model.proto, "single", model.sha256, ("batch size 1 requested",))
 
     def runner(session: Session) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
         return lambda f: session.run(f)
 
     plan: BatchPlan | None = None
-    main_dim = next(t.shape[0] for t in model.info.inputs if t.name == batch_inputs[0])
     if not isinstance(main_dim, int):
         original = cache.get(model.sha256, (), preference, "all", lambda: model.proto)
         ok, _, why = verify_batching(runner(original), feeds, batch_inputs)
@@ -313,11 +325,28 @@ def _plan(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[s
             plan = BatchPlan(proto, "rewritten", bkey,
                              (f"{note}; batch made dynamic (rewritten: {changes}) and "
                               "verified against batch 1",))
+        elif many:
+            raise InputError(f"The model declares a fixed batch of {main_dim} that could not "
+                             f"be made dynamic ({why}), so perturbed inputs cannot run on it; "
+                             "Eigen-CAM needs none.")
         else:
             plan = BatchPlan(model.proto, "single", model.sha256,
                              (f"{note}; batching could not be verified ({why}), so every "
                               "pass runs alone",))
-    return _PLANS.put(key, plan)
+    _PLANS.put(key, plan)
+    return BatchPlan(plan.proto, "single", plan.key, plan.notes) if single else plan
+
+
+def _one_item(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: list[str]
+              ) -> dict[str, np.ndarray]:
+    """The feeds of the one real item, where ``prepare_input`` repeated it to fill a
+    fixed batch above 1 (perturbed batches run on the planned model, whose batch is
+    made dynamic; every method builds them from batch-1 feeds)."""
+    fixed = {t.name: t.shape[0] for t in model.info.inputs
+             if t.shape and isinstance(t.shape[0], int) and t.shape[0] > 1}
+    return {name: (value[:1] if name in batch_inputs and name in fixed
+                   and value.shape[:1] == (fixed[name],) else value)
+            for name, value in feeds.items()}
 
 
 def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
@@ -369,6 +398,7 @@ def prepare_context(model: LoadedModel, prepared: PreparedInput, target: Target,
     resolved = resolve_target(target, outputs, output_names, score_mode)
     if not np.all(np.isfinite(resolved.score(outputs[resolved.output]))):
         raise InputError("The model's output for the target is not a finite number.")
+    feeds = _one_item(model, feeds, batch_inputs)
     notes: list[str] = []
     if exact_fp32:
         notes.append("exact fp32: TensorFloat-32 switched off in the CUDA provider"

@@ -7,13 +7,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from PIL import Image
 
 from engine.attribution.context import balanced_batch
 from engine.attribution.types import Target
+from engine.errors import InputError
 from engine.graph.batching import make_batch_dynamic
 from engine.graph.suffix import extract_suffix
+from engine.preprocess import prepare_input
 from engine.session import create_session
 from tests import models
+from tests._onnx_build import GraphBuilder, make_model, value_info
 from tests.engine.attribution._helpers import (
     attribute,
     fixed_input_model,
@@ -112,3 +116,59 @@ def test_balanced_batches_weigh_padding_against_the_number_of_runs() -> None:
             if total > budget:
                 for other in range(-(-3 * budget // 4), budget + 1):
                     assert cost(total, size) <= cost(total, other)
+
+
+def _batch_of(proto: onnx.ModelProto, dim: int | str) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for value in [*copy.graph.input, *copy.graph.output]:
+        first = value.type.tensor_type.shape.dim[0]
+        if isinstance(dim, int):
+            first.dim_value = dim
+        else:
+            first.dim_param = dim
+    return copy
+
+
+@pytest.mark.parametrize("method", ["occlusion", "score-cam", "ablation-cam", "eigen-cam",
+                                    "rise"])
+def test_a_fixed_batch_above_one_gives_the_batch_free_maps(tmp_path: Path, method: str
+                                                            ) -> None:
+    """prepare_input repeats the image to fill a fixed batch of 4; every method explains
+    the one real item, as on the same network with a free batch, batched or one by one."""
+    free = save_and_load(_batch_of(fixed_input_model(), "batch"), tmp_path, "free")
+    four = save_and_load(_batch_of(fixed_input_model(), 4), tmp_path, "four")
+    picture = tmp_path / "picture.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (16, 16, 3), np.uint8)).save(
+        picture)
+    on_free, on_four = prepare_input(free.info, picture), prepare_input(four.info, picture)
+    assert on_four.feed_dict()["input"].shape[0] == 4  # repeated to fill the batch
+    layer = "conv1" if method != "occlusion" and method != "rise" else None
+    params = {"window": 4, "stride": 4} if method == "occlusion" else \
+        {"masks": 64} if method == "rise" else {}
+    want = attribute(free, on_free, method, layer=layer, **params)
+    for batch_size in (None, 1):
+        got = attribute(four, on_four, method, layer=layer, batch_size=batch_size, **params)
+        np.testing.assert_allclose(got.heatmap, want.heatmap, rtol=1e-5, atol=1e-7)
+        assert got.target_score == want.target_score
+        if method != "eigen-cam":  # one pass: no perturbed batches
+            assert got.batch_mode == ("single" if batch_size == 1 else "rewritten")
+
+
+def test_a_fixed_batch_that_cannot_be_made_dynamic_is_refused_in_one_sentence(
+        tmp_path: Path) -> None:
+    """A constant [4, 3] row concatenated to the features: only batch 4 runs."""
+    g = GraphBuilder(3)
+    x = g.op("Relu", [g.conv("input", 3, 4, 3, name="conv1")])
+    flat = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    joined = g.op("Concat", [flat, g.const("extra", np.ones((4, 3), np.float32))], axis=1)
+    logits = g.gemm(joined, 7, 3)
+    graph = g.graph("stuck", [value_info("input", [4, 3, 16, 16])],
+                    [value_info("logits", [4, 3])], logits)
+    model = save_and_load(make_model(graph), tmp_path, "stuck")
+    picture = tmp_path / "picture.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(picture)
+    prepared = prepare_input(model.info, picture)
+    with pytest.raises(InputError, match="fixed batch of 4 that could not be made dynamic"):
+        attribute(model, prepared, "occlusion", window=8, stride=8)
+    assert attribute(model, prepared, "eigen-cam", layer="conv1").heatmap.shape == (16, 16)
