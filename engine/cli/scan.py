@@ -50,6 +50,8 @@ def _request(args: argparse.Namespace) -> ScanRequest:
 def _report(summary: ScanSummary) -> None:
     for path, reason in summary.unreadable:
         sys.stderr.write(f"warning: skipped unreadable image {path}: {reason}\n")
+    for note in summary.notes:
+        sys.stderr.write(f"note: {note}\n")
     resumed = f"; continued after {summary.resumed_shards} committed shards" \
         if summary.resumed_shards else ""
     sys.stdout.write(

@@ -111,6 +111,12 @@ def _first_readable(model: LoadedModel, spec: InputSpec, paths: list[str]) -> st
     return None
 
 
+#: Said when a scan rounds 16-bit float layers (see ``round_to_storage``).
+HALF_NOTE = ("16-bit float layers run in float32 on this provider: their maxima are rounded "
+             "to the layer's type, as maps saves them, and a location is an arg-max of that "
+             "rounded map (among values that round alike, not always the first)")
+
+
 def verified_processor(model: LoadedModel, plan: ScanPlan, paths: list[str],
                        elem_types: dict[str, int], threads: int | None
                        ) -> tuple[ShardProcessor, ScanPlan, list[str]]:
@@ -129,10 +135,10 @@ def verified_processor(model: LoadedModel, plan: ScanPlan, paths: list[str],
     for level in OPT_LEVELS:
         candidate = replace(plan, opt_level=level)
         processor = ShardProcessor(model, candidate, threads, elem_types)
-        if probe is None:
-            return processor, candidate, notes
-        problem = _check_reductions(processor, model, probe)
+        problem = "" if probe is None else _check_reductions(processor, model, probe)
         if not problem:
+            if processor.half_channels and processor.provider != CUDA:
+                notes.append(HALF_NOTE)
             return processor, candidate, notes
         notes.append(f"optimisation level '{level}': {problem}")
     raise RewriteError("The reduced model does not reproduce the feature maps.",

@@ -163,6 +163,26 @@ def scan_session(model: onnx.ModelProto, preference: ProviderPreference, opt_lev
                    output_names=tuple(o.name for o in session.get_outputs()))
 
 
+#: 16-bit float element types (float16, bfloat16).
+HALF_TYPES = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def round_to_storage(values: np.ndarray, elem_type: int) -> np.ndarray:
+    """Float32 ``values`` rounded to the nearest float16 or bfloat16 (ties to even).
+
+    onnxruntime's CPU provider runs 16-bit float layers in float32 and keeps the
+    float32 values between them, while ``maps`` saves the tensors the graph
+    declares, rounded. Rounding is monotonic, so the rounded maximum of the float32
+    map is the maximum of the rounded map, exactly as ``maps`` shows it.
+    """
+    if elem_type == onnx.TensorProto.FLOAT16:
+        return values.astype(np.float16).astype(np.float32)
+    bits = np.ascontiguousarray(values, np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) \
+        & np.uint32(0xFFFF0000)
+    return np.where(np.isnan(values), values, rounded.view(np.float32))
+
+
 def fixed_batch(model: LoadedModel) -> int | None:
     """The batch size a model's image input demands, or None when it is free."""
     main = image_input(model.info)
@@ -203,6 +223,14 @@ class ShardProcessor:
         self.fixed_batch = fixed_batch(model)
         #: Where each layer's channels start and end among all layers' side by side.
         self.bounds = np.cumsum([0, *(layer.channels for layer in plan.layers)])
+        #: Channels of 16-bit float layers (see :func:`round_to_storage`), by element type.
+        self.half_channels = {
+            elem: np.concatenate([np.arange(a, b) for layer, a, b in
+                                  zip(plan.layers, self.bounds[:-1], self.bounds[1:],
+                                      strict=True)
+                                  if (elem_types or {}).get(layer.tensor) == elem])
+            for elem in HALF_TYPES
+            if any((elem_types or {}).get(layer.tensor) == elem for layer in plan.layers)}
 
     @property
     def provider(self) -> str:
@@ -234,7 +262,10 @@ class ShardProcessor:
         total = int(self.bounds[-1])
         values = out[self.reduced.values][:n]  # maxima, then means
         places = out[self.reduced.places][:n]  # rows, then columns
-        return (values[:, :total], places[:, :total].astype(np.int32),
+        peak = values[:, :total]
+        for elem, columns in self.half_channels.items():
+            peak[:, columns] = round_to_storage(peak[:, columns], elem)
+        return (peak, places[:, :total].astype(np.int32),
                 places[:, total:].astype(np.int32), values[:, total:])
 
     def process(self, task: ShardTask, decoded: Iterator[Decoded],
