@@ -16,7 +16,8 @@ A 2-D map of known width (opset 12 and newer) is reduced row first: a
 row holding the maximum, and ``GatherND`` fetches just that row, whose
 ``ArgMax`` is the column: exactly the first arg-max in row-major order, for
 about 12% less than a ``TopK`` over the whole flattened map. Other maps use
-``TopK`` with k=1, whose flat index is split into row and column in the graph.
+``TopK`` with k=1 (``ReduceMax`` and ``ArgMax`` before opset 11), whose flat index
+is split into row and column in the graph.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ from engine.graph.nodes import NodeBuilder, default_opset, used_names
 from engine.model_io import LoadedModel
 from engine.types import LayerInfo
 
-#: The lowest default-domain opset the reductions are written for (TopK with
-#: ``k`` as an input and the lower-index tie rule: opset 11).
-MIN_SCAN_OPSET = 11
+#: The lowest default-domain opset the reductions are written for (onnxruntime's).
+MIN_SCAN_OPSET = 7
+#: From this opset on, maps not reduced row first use TopK (``k`` as an input, the
+#: lower index among equal values by the spec); older models use ReduceMax and
+#: ArgMax, whose onnxruntime kernels also pick the first (tested).
+TOPK_OPSET = 11
 #: From this opset on, 2-D maps are reduced row first (GatherND with ``batch_dims``).
 ROW_FIRST_OPSET = 12
 
@@ -100,24 +104,30 @@ def _dequantize(builder: NodeBuilder, layer: LayerInfo, x: str, elem_type: int,
         np.asarray(scale, dtype=np.float32), "scale")])
 
 
-def _first_argmax_topk(builder: NodeBuilder, values: str, width: int | None
+def _first_argmax_flat(builder: NodeBuilder, values: str, width: int | None
                        ) -> tuple[str, str, str]:
-    """(max, row, column), each (N, C, 1), by TopK k=1 over the flattened map.
+    """(max, row, column), each (N, C, 1), over the flattened map.
 
-    TopK returns, per the ONNX spec, the lowest index among equal values; the flat
-    index is split by the map's width (its last axis when not given).
+    TopK k=1 (opset 11 on) or ReduceMax and ArgMax give the maximum and its first
+    flat index, split by the map's width (its last axis when not given) with
+    integer Div, Mul and Sub (Mod only exists from opset 10).
     """
     flat = builder.reshape(values, [0, 0, -1])
-    peak, argmax = builder.name("max"), builder.name("argmax")
-    builder.nodes.append(helper.make_node(
-        "TopK", [flat, builder.const(np.array([1], np.int64), "k")], [peak, argmax],
-        name=builder.name("TopK"), axis=2, largest=1, sorted=1))
+    if builder.opset >= TOPK_OPSET:
+        peak, argmax = builder.name("max"), builder.name("argmax")
+        builder.nodes.append(helper.make_node(
+            "TopK", [flat, builder.const(np.array([1], np.int64), "k")], [peak, argmax],
+            name=builder.name("TopK"), axis=2, largest=1, sorted=1))
+    else:
+        peak = builder.reduce("ReduceMax", flat, [2], keepdims=True)
+        argmax = builder.op("ArgMax", [flat], axis=2, keepdims=1)
     if width:
         span = builder.const(np.array(width, np.int64), "width")
     else:
         span = builder.op("Gather", [builder.op("Shape", [values]),
                                      builder.const(np.array(-1, np.int64), "last")], axis=0)
-    return peak, builder.op("Div", [argmax, span]), builder.op("Mod", [argmax, span])
+    row = builder.op("Div", [argmax, span])
+    return peak, row, builder.op("Sub", [argmax, builder.op("Mul", [row, span])])
 
 
 def _first_argmax_by_rows(builder: NodeBuilder, values: str, width: int
@@ -158,7 +168,7 @@ def reduce_model(model: LoadedModel, layers: list[LayerInfo],
         The width of each layer's map, by tensor name, where known: 2-D maps of
         known width are reduced row first; the others with ``TopK``.
     row_first
-        False reduces every map with ``TopK`` (for comparisons).
+        False reduces every map over its flattened values (for comparisons).
 
     Returns
     -------
@@ -197,7 +207,7 @@ def reduce_model(model: LoadedModel, layers: list[LayerInfo],
         if row_first and layer.spatial_rank == 2 and width and opset >= ROW_FIRST_OPSET:
             peak, row, column = _first_argmax_by_rows(builder, values, width)
         else:
-            peak, row, column = _first_argmax_topk(builder, values, width)
+            peak, row, column = _first_argmax_flat(builder, values, width)
         # GlobalAveragePool reads onnxruntime's blocked layout without a reorder.
         mean = builder.op("GlobalAveragePool", [values])
         peak, row, column, mean = (builder.reshape(t, [0, -1]) for t in (peak, row, column, mean))
