@@ -286,8 +286,9 @@ class DatasetPanel(QWidget):
         self.open_scan(summary.out)
         self.progress.setValue(100)
         skipped = f"; {len(summary.unreadable)} unreadable skipped" if summary.unreadable else ""
+        notes = "".join(f"\nNote: {note}." for note in summary.notes)
         self.status.setText(f"{summary.readable} images scanned in {summary.seconds:.1f} s "
-                            f"({summary.images_per_second:.1f} images/s){skipped}")
+                            f"({summary.images_per_second:.1f} images/s){skipped}{notes}")
         self.status.setToolTip(plain_tooltip("\n".join(f"{p}: {r}" for p, r in
                                                        summary.unreadable)))
         self.scanFinished.emit(summary)

@@ -113,3 +113,23 @@ def test_eta_words() -> None:
     assert eta_words(125) == "about 2 min 05 s left"
     assert eta_words(3 * 3600 + 60) == "about 3 h 01 min left"
     assert eta_words(float("nan")) == ""
+
+
+def test_a_scan_note_is_shown_under_the_summary(panel: DatasetPanel, qtbot, data,
+                                                tmp_path: Path) -> None:
+    """A float16 model's scan rounds its maxima and says so (see engine.scan.runner)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from engine.scan.runner import HALF_NOTE
+    from tests.engine.scan._scan_data import detector_model
+
+    _, images = data
+    half = tmp_path / "detector_fp16.onnx"
+    onnx.save(convert_float_to_float16(detector_model(), keep_io_types=True), half)
+    panel.set_model(half)
+    panel.set_folder(images)
+    with qtbot.waitSignal(panel.scanFinished, timeout=TIMEOUT_MS):
+        panel.start_scan(tmp_path / "scan", k=2, batch_size=8)
+    lines = panel.status.text().splitlines()
+    assert "images scanned" in lines[0] and lines[1] == f"Note: {HALF_NOTE}."
