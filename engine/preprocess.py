@@ -121,6 +121,14 @@ def fill_fixed_batch(array: np.ndarray, tensor: TensorInfo) -> tuple[np.ndarray,
     return array, None
 
 
+def first_item(array: np.ndarray, tensor: TensorInfo) -> np.ndarray:
+    """The one real item of a tensor that :func:`fill_fixed_batch` repeated, else ``array``."""
+    batch = tensor.shape[0] if tensor.shape else None
+    if isinstance(batch, int) and batch > 1 and array.shape[:1] == (batch,):
+        return array[:1]
+    return array
+
+
 def _check_tensor(array: np.ndarray, tensor: TensorInfo, source: str) -> np.ndarray:
     if array.dtype == object or array.dtype.kind in "OUSV":
         raise InputError(f"'{source}' does not hold numbers.", str(array.dtype))

@@ -29,6 +29,7 @@ from engine.errors import EngineError, InputError
 from engine.graph.batching import batch_feeds, make_batch_dynamic, verify_batching
 from engine.graph.nodes import NodeBuilder, elem_type_of
 from engine.model_io import LoadedModel
+from engine.preprocess import first_item
 from engine.providers import CUDA, ProviderPreference
 from engine.session import EXACT_FP32, Session, SessionCache
 from engine.types import LayerInfo, PreparedInput
@@ -342,10 +343,8 @@ def _one_item(model: LoadedModel, feeds: dict[str, np.ndarray], batch_inputs: li
     """The feeds of the one real item, where ``prepare_input`` repeated it to fill a
     fixed batch above 1 (perturbed batches run on the planned model, whose batch is
     made dynamic; every method builds them from batch-1 feeds)."""
-    fixed = {t.name: t.shape[0] for t in model.info.inputs
-             if t.shape and isinstance(t.shape[0], int) and t.shape[0] > 1}
-    return {name: (value[:1] if name in batch_inputs and name in fixed
-                   and value.shape[:1] == (fixed[name],) else value)
+    tensors = {t.name: t for t in model.info.inputs}
+    return {name: (first_item(value, tensors[name]) if name in batch_inputs else value)
             for name, value in feeds.items()}
 
 

@@ -19,13 +19,18 @@ from engine.cancellation import CancelToken, ProgressCallback, ensure_token, no_
 from engine.errors import EngineError, RewriteError
 from engine.featuremaps import extract_feature_maps
 from engine.input_proposal import propose_input_spec
-from engine.input_spec import image_input, validate_spec
+from engine.input_spec import validate_spec
 from engine.model_io import LoadedModel, load_model
 from engine.preprocess import prepare_input
 from engine.providers import CUDA, ProviderPreference
 from engine.scan.plan import make_plan, plan_layers
 from engine.scan.records import ScanPlan, ScanSummary, ShardResult, ShardTask
-from engine.scan.shard import ShardProcessor, default_decode_threads, process_shard
+from engine.scan.shard import (
+    ShardProcessor,
+    default_decode_threads,
+    process_shard,
+    split_feeds,
+)
 from engine.scan.sources import collect_paths, paths_digest
 from engine.scan.store import DB_NAME, ScanStore
 from engine.scan.topk import RunningStats, TopK
@@ -83,11 +88,8 @@ def _check_reductions(processor: ShardProcessor, model: LoadedModel, path: str) 
     preference: ProviderPreference = plan.preference  # type: ignore[assignment]
     maps = extract_feature_maps(model, prepared, [layer.name for layer in plan.layers],
                                 preference, cache=SessionCache(capacity=2))
-    main = image_input(model.info)
-    feeds = prepared.feed_dict()
-    tensor = feeds.pop(main.name if main is not None else next(iter(feeds)))
-    # A model with a fixed batch gets its image repeated by prepare_input: keep one.
-    outputs = processor.run_batch([tensor[:1]], feeds)
+    tensor, extra = split_feeds(model, prepared)
+    outputs = processor.run_batch([tensor], dict(extra))
     for layer, got, want in zip(plan.layers, outputs, maps.layers, strict=True):
         peak, y, x, mean = (a[0] for a in got)
         data = want.data.reshape(want.data.shape[0], -1)

@@ -23,19 +23,13 @@ from engine.errors import EngineError, InputError, ProviderError
 from engine.featuremaps import model_layers, select_layers
 from engine.input_spec import image_input
 from engine.model_io import LoadedModel
-from engine.preprocess import prepare_input
+from engine.preprocess import first_item, prepare_input
 from engine.providers import CPU, CUDA, ProviderPreference, cuda_status, provider_list
-from engine.scan.records import (
-    ImageRecord,
-    LayerPartial,
-    ScanPlan,
-    ShardResult,
-    ShardTask,
-)
+from engine.scan.records import ImageRecord, LayerPartial, ScanPlan, ShardResult, ShardTask
 from engine.scan.reduce_graph import reduce_model
 from engine.scan.topk import RunningStats, TopK
 from engine.session import OptLevel, Session, translate_error
-from engine.types import RunInfo
+from engine.types import PreparedInput, RunInfo
 
 #: Bytes read at a time while hashing a file.
 _CHUNK = 1 << 20
@@ -76,9 +70,6 @@ def decode_image(model: LoadedModel, plan: ScanPlan, index: int, path: str) -> D
         prepared = prepare_input(model.info, path, plan.spec)
     except EngineError as exc:
         return Decoded(ImageRecord(index, path, size, sha256, "unreadable", exc.message), None)
-    main = image_input(model.info)
-    feeds = prepared.feed_dict()
-    name = main.name if main is not None else next(iter(feeds))
     transform = prepared.transform
     if transform is None:
         record = ImageRecord(index, path, size, sha256, "ok")
@@ -86,9 +77,18 @@ def decode_image(model: LoadedModel, plan: ScanPlan, index: int, path: str) -> D
         height, width = transform.original_size
         record = ImageRecord(index, path, size, sha256, "ok", "", width, height,
                              transform.scale, transform.offset)
-    extra = tuple((k, v) for k, v in prepared.feeds if k != name)
-    # A model with a fixed batch gets its image repeated by prepare_input: keep one.
-    return Decoded(record, feeds[name][:1], extra)
+    return Decoded(record, *split_feeds(model, prepared))
+
+
+def split_feeds(model: LoadedModel, prepared: PreparedInput
+                ) -> tuple[np.ndarray, tuple[tuple[str, np.ndarray], ...]]:
+    """The image tensor of ``prepared`` as one item (``prepare_input`` repeats it to
+    fill a fixed batch), and the other feeds."""
+    main = image_input(model.info)
+    name = main.name if main is not None else prepared.feeds[0][0]
+    tensor = next(t for t in model.info.inputs if t.name == name)
+    return (first_item(prepared.feed_dict()[name], tensor),
+            tuple((k, v) for k, v in prepared.feeds if k != name))
 
 
 def decode_stream(model: LoadedModel, plan: ScanPlan, items: Iterable[tuple[int, str]],
@@ -224,13 +224,12 @@ class ShardProcessor:
         #: Where each layer's channels start and end among all layers' side by side.
         self.bounds = np.cumsum([0, *(layer.channels for layer in plan.layers)])
         #: Channels of 16-bit float layers (see :func:`round_to_storage`), by element type.
-        self.half_channels = {
-            elem: np.concatenate([np.arange(a, b) for layer, a, b in
-                                  zip(plan.layers, self.bounds[:-1], self.bounds[1:],
-                                      strict=True)
-                                  if (elem_types or {}).get(layer.tensor) == elem])
-            for elem in HALF_TYPES
-            if any((elem_types or {}).get(layer.tensor) == elem for layer in plan.layers)}
+        half: dict[int, list[np.ndarray]] = {}
+        for layer, (a, b) in zip(plan.layers, pairwise(self.bounds), strict=True):
+            elem = (elem_types or {}).get(layer.tensor, 0)
+            if elem in HALF_TYPES:
+                half.setdefault(elem, []).append(np.arange(a, b))
+        self.half_channels = {elem: np.concatenate(parts) for elem, parts in half.items()}
 
     @property
     def provider(self) -> str:
