@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from queue import Queue
@@ -32,7 +29,7 @@ from engine.scan.shard import (
     split_feeds,
 )
 from engine.scan.sources import collect_paths, paths_digest
-from engine.scan.store import DB_NAME, ScanStore
+from engine.scan.store import ScanStore, stored_shard_size
 from engine.scan.topk import RunningStats, TopK
 from engine.session import OPT_LEVELS, SessionCache
 from engine.types import InputSpec, Progress
@@ -145,25 +142,6 @@ def verified_processor(model: LoadedModel, plan: ScanPlan, paths: list[str],
         notes.append(f"optimisation level '{level}': {problem}")
     raise RewriteError("The reduced model does not reproduce the feature maps.",
                        "; ".join(notes))
-
-
-def stored_shard_size(folder: str | os.PathLike[str]) -> int | None:
-    """The shard size of the scan already in ``folder``, or None when there is none.
-
-    Defaults may change between versions (or with the image count); a scan that is
-    continued keeps the shards it was started with. A database that cannot be read
-    gives None here and is reported when the scan opens it.
-    """
-    path = Path(folder) / DB_NAME
-    if not path.is_file():
-        return None
-    try:
-        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'plan'").fetchone()
-        size = json.loads(row[0])["shard_size"] if row else None
-    except (sqlite3.Error, ValueError, KeyError, TypeError):
-        return None
-    return size if isinstance(size, int) and size > 0 else None
 
 
 def prepare_scan(request: ScanRequest, build_processor: bool = True) -> PreparedScan:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError, OutputError
+from engine.errors import EngineError, InputError, OutputError
 from engine.scan.records import ImageRecord, ScanLayer, ScanPlan, ShardResult, ShardTask
 from engine.scan.topk import RunningStats, TopK
 from engine.scan.vectors import VECTORS, VectorFile, vector_path
@@ -92,6 +92,25 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise OutputError(f"The scan database '{path}' cannot be opened.", str(exc)) from exc
     return db
+
+
+def stored_shard_size(folder: str | os.PathLike[str]) -> int | None:
+    """The shard size of the scan already in ``folder``, or None when there is none.
+
+    Defaults may change between versions (or with the image count); a scan that is
+    continued keeps the shards it was started with. A database that cannot be read
+    gives None here and is reported when the scan opens it.
+    """
+    path = Path(folder) / DB_NAME
+    if not path.is_file():
+        return None
+    try:
+        with closing(_connect(path, readonly=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'plan'").fetchone()
+        size = json.loads(row[0])["shard_size"] if row else None
+    except (EngineError, sqlite3.Error, ValueError, KeyError, TypeError):
+        return None
+    return size if isinstance(size, int) and size > 0 else None
 
 
 @contextmanager
