@@ -20,6 +20,17 @@ def brute_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return images, best
 
 
+def assert_equals_brute_force(topk: TopK, scores: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                              k: int) -> None:
+    """Images, scores and locations of ``topk`` are the brute-force ranking's first ``k``."""
+    images, best = brute_topk(scores, k)
+    assert np.array_equal(topk.images(), images)
+    assert np.array_equal(topk.scores(), best)
+    channels = np.arange(scores.shape[1])[:, None]
+    assert np.array_equal(topk.y, ys[images, channels])
+    assert np.array_equal(topk.x, xs[images, channels])
+
+
 def test_score_order_is_preserved_by_the_key_mapping() -> None:
     values = np.array([-np.inf, -3.5, -0.0, 0.0, 1e-30, 2.0, 7.5, np.inf], np.float32)
     ordered = order_scores(values)
@@ -39,12 +50,7 @@ def test_streamed_top_k_equals_brute_force_with_ties(batch: int) -> None:
     for start in range(0, 50, batch):
         stop = min(50, start + batch)
         topk.add(scores[start:stop], np.arange(start, stop), ys[start:stop], xs[start:stop])
-    images, best = brute_topk(scores, 5)
-    assert np.array_equal(topk.images(), images)
-    assert np.array_equal(topk.scores(), best)
-    channels = np.arange(6)[:, None]
-    assert np.array_equal(topk.y, ys[images, channels])
-    assert np.array_equal(topk.x, xs[images, channels])
+    assert_equals_brute_force(topk, scores, ys, xs, 5)
 
 
 def test_merging_shards_in_any_order_gives_the_same_top_k() -> None:
@@ -87,12 +93,7 @@ def test_shards_under_the_running_floor_merge_to_the_brute_force_top_k(shard: in
         dropped += int((part.keys == 0).sum())
         floors.append(merged.worst().copy())
         merged.merge(part)
-    images, best = brute_topk(scores, 5)
-    assert np.array_equal(merged.images(), images)
-    assert np.array_equal(merged.scores(), best)
-    channels = np.arange(7)[:, None]
-    assert np.array_equal(merged.y, ys[images, channels])
-    assert np.array_equal(merged.x, xs[images, channels])
+    assert_equals_brute_force(merged, scores, ys, xs, 5)
     assert dropped > 0  # the floors did leave candidates out
 
 
